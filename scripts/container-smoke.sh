@@ -1,0 +1,264 @@
+#!/usr/bin/env bash
+# Build the real Dockerfile with podman, run the image the way docker-compose.yml runs it (read-only
+# root, tmpfs /tmp, memory/cpu limits) and check that it answers: /healthz, /readyz, POST /predict with
+# a real PNG, the image's HEALTHCHECK, non-root user, no torch and no training code inside, clean stop.
+# Prints how long each step took and the image size. Exits non-zero with a clear message on any failure.
+#
+# No Docker engine and no image registry here, so the `python:3.11-slim` base is a stand-in built with
+# debootstrap from the Debian mirror apt already uses (cached in $STATE across runs on one machine).
+# Needs root, podman, runc, debootstrap, and the project venv (.venv, for Pillow and the HTTP checks).
+#
+#   scripts/container-smoke.sh                 # build + run + check
+#   SMOKE_REBUILD_BASE=1 scripts/container-smoke.sh   # rebuild the stand-in base image too
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+STATE=${SMOKE_STATE:-/var/tmp/digits-podman}           # podman storage + base rootfs, kept across runs
+BASE_IMAGE=localhost/python:3.11-slim
+IMAGE=${SMOKE_IMAGE:-localhost/digits-service:smoke}
+NAME=digits-smoke-$$
+MAX_IMAGE_MB=${SMOKE_MAX_IMAGE_MB:-400}
+PY=.venv/bin/python
+
+# ---------------------------------------------------------------------------------------------- helpers
+fail() {
+    echo "container-smoke: FAIL: $*" >&2
+    exit 1
+}
+now_ms() { date +%s%3N; }
+TIMINGS=()
+T_STEP=0
+step_start() {
+    T_STEP=$(now_ms)
+    echo "container-smoke: -- $1"
+}
+step_end() {
+    local ms=$(($(now_ms) - T_STEP))
+    local secs
+    secs=$(printf '%d.%d' $((ms / 1000)) $((ms % 1000 / 100)))
+    TIMINGS+=("$(printf '%-36s %6s s' "$1" "$secs")")
+    echo "container-smoke:    $1: $secs s"
+}
+
+cleanup() {
+    local rc=$?
+    if podman container exists "$NAME" 2>/dev/null; then
+        if [ "$rc" -ne 0 ]; then
+            echo "container-smoke: last lines of the container log:" >&2
+            podman logs --tail 40 "$NAME" >&2 || true
+        fi
+        podman rm -f -t 5 "$NAME" >/dev/null 2>&1 || true
+    fi
+    [ -n "${WORK:-}" ] && rm -rf "$WORK"
+    exit "$rc"
+}
+trap cleanup EXIT
+
+# ------------------------------------------------------------------------------------ preconditions
+[ "$(id -u)" = 0 ] || fail "run as root (podman with runc and debootstrap need it here)"
+for tool in podman runc debootstrap; do
+    command -v "$tool" >/dev/null || fail "'$tool' is missing: apt-get install -y podman buildah runc debootstrap uidmap"
+done
+[ -x "$PY" ] || fail "$PY is missing: run scripts/setup-dev.sh first"
+
+mkdir -p "$STATE"
+WORK=$(mktemp -d)
+export CONTAINERS_CONF=$PWD/deploy/podman/containers.conf
+export CONTAINERS_STORAGE_CONF=$STATE/storage.conf
+cat >"$CONTAINERS_STORAGE_CONF" <<EOF
+[storage]
+driver = "overlay"
+graphroot = "$STATE/storage"
+runroot = "$STATE/run"
+EOF
+T_TOTAL=$(now_ms)
+
+# --------------------------------------------------------------------- stand-in base image (cached)
+debian_mirror() {
+    # The first plain Debian archive that apt's sources already use (deb822 "URIs:" or one-line "deb").
+    if [ -n "${DEBIAN_MIRROR:-}" ]; then
+        echo "$DEBIAN_MIRROR"
+        return
+    fi
+    cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources 2>/dev/null |
+        grep -oE '^(URIs:[[:space:]]*|deb[[:space:]]+(\[[^]]*\][[:space:]]+)?)[a-z]+://[^[:space:]]+' |
+        grep -oE '[a-z]+://[^[:space:]]+' | grep -E '/debian/?$' | head -n 1 || true
+}
+
+build_base_image() {
+    local mirror rootfs=$STATE/rootfs
+    mirror=$(debian_mirror)
+    [ -n "$mirror" ] || fail "no Debian mirror found in /etc/apt/sources.list*; set DEBIAN_MIRROR"
+    echo "container-smoke:    debootstrap bookworm from $mirror"
+    rm -rf --one-file-system "$rootfs"
+    debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates \
+        bookworm "$rootfs" "$mirror" >"$STATE/debootstrap.log" 2>&1 ||
+        fail "debootstrap failed; see $STATE/debootstrap.log"
+    # Outbound HTTPS may pass an inspecting proxy: trust the host's extra CAs so pip in the build works.
+    if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
+        cp /usr/local/share/ca-certificates/*.crt "$rootfs/usr/local/share/ca-certificates/"
+        chroot "$rootfs" update-ca-certificates >/dev/null 2>&1 || fail "update-ca-certificates in the rootfs failed"
+    fi
+    # Slim like debian:bookworm-slim (the base of python:*-slim): no apt caches, docs, man pages or
+    # translations; copyright files stay.
+    rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/log/*.log \
+        "$rootfs"/usr/share/man/* "$rootfs"/usr/share/info/* "$rootfs"/usr/share/locale/*
+    find "$rootfs"/usr/share/doc -type f ! -name copyright -delete
+    find "$rootfs"/usr/share/doc -type d -empty -delete
+    tar -C "$rootfs" -c . | podman import --change 'ENV LANG=C.UTF-8' - "$BASE_IMAGE" >/dev/null ||
+        fail "podman import of the base rootfs failed"
+    rm -rf --one-file-system "$rootfs"
+}
+
+step_start "base image $BASE_IMAGE"
+if [ -n "${SMOKE_REBUILD_BASE:-}" ] || ! podman image exists "$BASE_IMAGE"; then
+    build_base_image
+    step_end "base image (debootstrap + import)"
+else
+    step_end "base image (cached)"
+fi
+
+# ------------------------------------------------------------------------------------------- build
+step_start "build $IMAGE"
+if ! podman build --pull=never --network host --format docker --target runtime \
+    --build-arg PYTHON_IMAGE="$BASE_IMAGE" -t "$IMAGE" . >"$STATE/build.log" 2>&1; then
+    tail -n 40 "$STATE/build.log" >&2
+    fail "podman build failed (full log: $STATE/build.log)"
+fi
+podman image prune -f >/dev/null 2>&1 || true # drop the previous build's dangling layers
+step_end "image build"
+
+size_bytes=$(podman image inspect --format '{{.Size}}' "$IMAGE")
+base_bytes=$(podman image inspect --format '{{.Size}}' "$BASE_IMAGE")
+size_mb=$((size_bytes / 1000000))
+base_mb=$((base_bytes / 1000000))
+echo "container-smoke:    image size: $size_mb MB (base $base_mb MB + service layers $((size_mb - base_mb)) MB)"
+
+config=$(podman image inspect --format 'user={{.Config.User}} ports={{.Config.ExposedPorts}} cmd={{.Config.Cmd}}' "$IMAGE")
+echo "container-smoke:    image config: $config"
+case "$config" in *"user=10001:10001 "*) ;; *) fail "image USER is not 10001:10001: $config" ;; esac
+case "$config" in *"8000/tcp"*) ;; *) fail "image does not EXPOSE 8000: $config" ;; esac
+[ -n "$(podman image inspect --format '{{.Config.Healthcheck}}' "$IMAGE" | grep -v '^<nil>$' || true)" ] ||
+    fail "image has no HEALTHCHECK (was it built with --format docker?)"
+[ "$size_mb" -le "$MAX_IMAGE_MB" ] || fail "image is $size_mb MB, over the $MAX_IMAGE_MB MB budget"
+
+# --------------------------------------------------------------------------------------------- run
+PORT=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+URL=http://127.0.0.1:$PORT
+step_start "run (read-only root, tmpfs /tmp, 1 cpu, 512 MB) on $URL"
+# The same constraints as docker-compose.yml's api service.
+podman run -d --name "$NAME" --read-only --tmpfs /tmp --memory 512m --cpus 1 \
+    -p "127.0.0.1:$PORT:8000" "$IMAGE" >/dev/null || fail "podman run failed"
+for _ in $(seq 1 120); do
+    [ "$(podman inspect --format '{{.State.Running}}' "$NAME")" = true ] ||
+        fail "the container exited during start-up (exit code $(podman inspect --format '{{.State.ExitCode}}' "$NAME"))"
+    if "$PY" -c "import urllib.request as u; u.urlopen('$URL/healthz', timeout=2)" 2>/dev/null; then
+        break
+    fi
+    sleep 0.5
+done
+"$PY" -c "import urllib.request as u; u.urlopen('$URL/healthz', timeout=2)" 2>/dev/null ||
+    fail "$URL/healthz did not answer 200 within 60 s"
+step_end "start until /healthz answers"
+
+# ------------------------------------------------------------------------------------ HTTP checks
+step_start "HTTP: /healthz, /readyz, POST /predict with drawn PNGs"
+"$PY" - "$URL" "$WORK" <<'EOF' || fail "HTTP checks failed (see above)"
+"""Talk to the running container like a user: health, readiness, and digits drawn as real PNG files."""
+
+import io
+import sys
+
+import httpx
+from PIL import Image, ImageDraw
+
+url, work = sys.argv[1], sys.argv[2]
+
+
+def check(condition: bool, message: str) -> None:
+    if not condition:
+        print(f"container-smoke: FAIL: {message}", file=sys.stderr)
+        sys.exit(1)
+
+
+def drawn_digit(strokes: list[tuple[int, int, int, int]]) -> bytes:
+    """A 200x200 photo-like PNG: dark ink strokes on a light page (not MNIST's white-on-black)."""
+    image = Image.new("RGB", (200, 200), (235, 232, 225))
+    draw = ImageDraw.Draw(image)
+    for stroke in strokes:
+        draw.line(stroke, fill=(20, 20, 30), width=16)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+digits = {
+    1: drawn_digit([(100, 30, 100, 175), (100, 30, 75, 55)]),
+    7: drawn_digit([(45, 35, 155, 35), (155, 35, 85, 175)]),
+}
+
+with httpx.Client(base_url=url, timeout=10) as client:
+    for path in ("/healthz", "/readyz"):
+        response = client.get(path)
+        check(response.status_code == 200, f"GET {path} -> {response.status_code} {response.text[:200]}")
+        print(f"container-smoke:    GET {path} -> 200 {response.text[:120]}")
+    for digit, png in digits.items():
+        with open(f"{work}/digit-{digit}.png", "wb") as file:
+            file.write(png)
+        response = client.post("/predict", files={"image": (f"digit-{digit}.png", png, "image/png")})
+        check(response.status_code == 200, f"POST /predict -> {response.status_code} {response.text[:300]}")
+        body = response.json()
+        probabilities = body.get("probabilities")
+        check(
+            isinstance(probabilities, list) and len(probabilities) == 10,
+            f"POST /predict: 'probabilities' is not a list of 10 numbers: {body}",
+        )
+        check(abs(sum(probabilities) - 1.0) < 1e-3, f"POST /predict: probabilities sum to {sum(probabilities)}")
+        check(body.get("label") == digit, f"POST /predict: drew a {digit}, the model said {body.get('label')}: {body}")
+        print(
+            f"container-smoke:    POST /predict (drawn {digit}) -> label {body['label']}, "
+            f"confidence {body.get('confidence'):.3f}, model {body.get('model')}"
+        )
+    response = client.post("/predict", files={"image": ("not.png", b"this is not an image", "image/png")})
+    check(400 <= response.status_code < 500, f"POST /predict with garbage -> {response.status_code}, expected a 4xx")
+    print(f"container-smoke:    POST /predict (not an image) -> {response.status_code}")
+EOF
+step_end "HTTP checks"
+
+# ------------------------------------------------------------------------------- container checks
+step_start "container: HEALTHCHECK, user, contents, read-only root"
+health=$(podman healthcheck run "$NAME" 2>&1) || fail "podman healthcheck run: '$health'"
+echo "container-smoke:    podman healthcheck run -> ${health:-healthy}"
+uid=$(podman exec "$NAME" id -u)
+gid=$(podman exec "$NAME" id -g)
+[ "$uid" = 10001 ] && [ "$gid" = 10001 ] || fail "the service runs as uid=$uid gid=$gid, expected 10001:10001"
+echo "container-smoke:    runs as uid=$uid gid=$gid"
+out=$(podman exec "$NAME" python -c "import torch" 2>&1) && fail "'import torch' works inside the image"
+case "$out" in *ModuleNotFoundError*) ;; *) fail "'import torch' failed for another reason: $out" ;; esac
+out=$(podman exec "$NAME" python -c "import training" 2>&1) && fail "'import training' works inside the image"
+case "$out" in *ModuleNotFoundError*) ;; *) fail "'import training' failed for another reason: $out" ;; esac
+echo "container-smoke:    import torch / import training -> ModuleNotFoundError (absent)"
+app=$(podman exec "$NAME" ls -A /app | tr '\n' ' ')
+[ "$app" = "models " ] || fail "/app should hold only models/, it holds: $app"
+podman exec "$NAME" sh -c 'find / -xdev \( -name training -o -name tests -o -name "*.whl" \) \
+    -not -path "/proc/*" -not -path "/usr/share/*" 2>/dev/null' >"$WORK/leftovers"
+[ ! -s "$WORK/leftovers" ] || fail "unexpected files in the image: $(tr '\n' ' ' <"$WORK/leftovers")"
+podman exec "$NAME" sh -c 'command -v gcc || command -v cc || command -v pip' >/dev/null &&
+    fail "a compiler or pip is present in the runtime image"
+echo "container-smoke:    /app = models/ only; no training/, tests/, wheels, compilers or pip"
+podman exec "$NAME" sh -c 'touch /app/probe' 2>/dev/null && fail "the root filesystem is writable"
+podman exec "$NAME" sh -c 'touch /tmp/probe && rm /tmp/probe' || fail "/tmp (tmpfs) is not writable"
+echo "container-smoke:    root filesystem read-only, /tmp writable"
+step_end "container checks"
+
+step_start "stop (SIGTERM)"
+podman stop -t 20 "$NAME" >/dev/null || fail "podman stop failed"
+code=$(podman inspect --format '{{.State.ExitCode}}' "$NAME")
+[ "$code" = 0 ] || fail "the service exited with code $code on SIGTERM (expected a clean 0)"
+step_end "graceful stop"
+
+echo "container-smoke: OK: $IMAGE ($size_mb MB; base $base_mb MB) passed every check"
+echo "container-smoke: timings:"
+printf 'container-smoke:    %s\n' "${TIMINGS[@]}"
+total_ms=$(($(now_ms) - T_TOTAL))
+echo "container-smoke:    total $((total_ms / 1000)).$((total_ms % 1000 / 100)) s"
