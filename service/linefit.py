@@ -170,31 +170,43 @@ def _rms(v: np.ndarray) -> float:
     return m * math.sqrt(float(np.mean(np.square(v / m))))
 
 
+def _center(v: np.ndarray) -> tuple[np.ndarray, float]:
+    """Subtract the mean in two passes (the second removes the first one's rounding error)."""
+    m1 = float(np.mean(v))
+    c = v - m1
+    m2 = float(np.mean(c))
+    return c - m2, m1 + m2
+
+
 def _prepare(x: ArrayLike, y: ArrayLike, fit_intercept: bool) -> _Scaled:
     xa, ya = _as_vector(x, "x"), _as_vector(y, "y")
     if xa.size != ya.size:
         raise FitError(f"x and y must have the same length, got {xa.size} and {ya.size}")
     if xa.size < 2:
         raise FitError(f"need at least 2 points, got {xa.size}")
+    y_constant = bool(np.all(ya == ya[0]))
     if fit_intercept:
         if np.all(xa == xa[0]):
             raise FitError(f"all x values are equal ({xa[0]:g}): a line with an intercept is undetermined")
-        x_shift = float(np.mean(xa))
-        y_shift = float(ya[0]) if np.all(ya == ya[0]) else float(np.mean(ya))
+        xc, x_shift = _center(xa)
+        yc, y_shift = (np.zeros_like(ya), float(ya[0])) if y_constant else _center(ya)
     else:
         if not np.any(xa):
             raise FitError("all x values are 0: a line through the origin is undetermined")
-        x_shift = y_shift = 0.0
-    xc, yc = xa - x_shift, ya - y_shift
+        xc, yc, x_shift, y_shift = xa, ya, 0.0, 0.0
     x_scale = _rms(xc)
     y_scale = _rms(yc) or 1.0  # constant y (or all-zero y through the origin): any scale will do
-    y_constant = bool(np.all(ya == ya[0]))
     return _Scaled(xc / x_scale, yc / y_scale, x_shift, x_scale, y_shift, y_scale, fit_intercept, y_constant)
 
 
 def _optimum(d: _Scaled) -> tuple[float, float]:
-    """Exact least squares in standardized units: the normal equations (centered, so b* = 0)."""
-    return float(np.dot(d.xs, d.ys) / np.dot(d.xs, d.xs)), 0.0
+    """Exact least squares in standardized units (centered normal equations; b* is ~0 by construction)."""
+    if not d.fit_intercept:
+        return float(np.dot(d.xs, d.ys) / np.dot(d.xs, d.xs)), 0.0
+    mx, my = float(np.mean(d.xs)), float(np.mean(d.ys))
+    xc = d.xs - mx
+    w = float(np.dot(xc, d.ys - my) / np.dot(xc, xc))
+    return w, my - w * mx
 
 
 def _scaled_mse(d: _Scaled, w: float, b: float) -> float:
@@ -284,11 +296,18 @@ def fit_line(
     d = _prepare(x, y, opts.fit_intercept)
     n = d.xs.size
     w_opt, b_opt = _optimum(d)
-    best_mse = _scaled_mse(d, w_opt, b_opt)  # the floor; MSE(theta) = best + |theta - theta*|^2 here
+    best_mse = _scaled_mse(d, w_opt, b_opt)
 
     # Per-point terms of the batch sums: Sum x, Sum y, Sum x^2, Sum x*y.
     terms = (d.xs, d.ys, d.xs * d.xs, d.xs * d.ys)
     full = [float(np.sum(t)) for t in terms]
+    mean_xx, mean_x = full[2] / n, full[0] / n  # the Gram matrix [[mean_xx, mean_x], [mean_x, 1]] ~ I
+
+    def loss_at(w: float, b: float) -> float:
+        """Standardized MSE: exact quadratic expansion around the optimum (O(1), no cancellation)."""
+        dw, db = w - w_opt, b - b_opt
+        return best_mse + dw * dw * mean_xx + 2.0 * dw * db * mean_x + db * db
+
     rng = np.random.default_rng(opts.seed)
     lr, intercept = opts.learning_rate, opts.fit_intercept
 
@@ -296,7 +315,7 @@ def fit_line(
     trajectory = _Recorder(MAX_TRAJECTORY) if record_trajectory else None
     if trajectory:
         trajectory.add((w, b))
-    history = [best_mse + (w - w_opt) ** 2 + (b - b_opt) ** 2]
+    history = [loss_at(w, b)]
     status: Status = "max_epochs"
     epochs_run = 0
     size = float(min(n, opts.batch_size))
@@ -326,9 +345,9 @@ def fit_line(
         epochs_run = epoch
         if status == "diverged":
             if math.isfinite(w) and math.isfinite(b):
-                history.append(best_mse + (w - w_opt) ** 2 + (b - b_opt) ** 2)
+                history.append(loss_at(w, b))
             break
-        history.append(best_mse + (w - w_opt) ** 2 + (b - b_opt) ** 2)
+        history.append(loss_at(w, b))
         gw = 2.0 / n * (w * full[2] + b * full[0] - full[3])
         gb = 2.0 / n * (w * full[0] + b * n - full[1]) if intercept else 0.0
         if math.hypot(gw, gb) <= GRAD_TOL:
