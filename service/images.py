@@ -1,0 +1,314 @@
+"""Real users' pictures -> MNIST format: the one preprocessing the service applies to an image.
+
+MNIST digits are white on black, anti-aliased, scaled so the longer side of the ink's bounding box is
+20 px (aspect kept) and placed in a 28x28 field with the centre of mass at the centre. A picture as a
+person sends it (a paper photo, a canvas export with a transparent background, a JPEG, a printed digit)
+is brought to exactly that form here, so the model sees what it was trained on:
+
+    decode (size checked before pixels are read; JPEGs decoded at reduced scale; EXIF orientation)
+    -> ink map in [0, 1] (alpha when a canvas export's colour is uniform, else luminance with
+       polarity detected, uneven lighting flattened, paper noise cut off, stroke levels stretched)
+    -> crop to the ink's bounding box -> longer side 20 px -> 28x28 centred on the centre of mass.
+
+Pillow and numpy only, no per-pixel Python: this runs on every request.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+
+import numpy as np
+from PIL import Image, ImageFilter, ImageOps
+
+from contract import IMAGE_SIZE
+
+# Config: MNIST geometry, then the knobs of the ink detection.
+BOX_SIZE = 20  # MNIST: the longer side of the ink's bounding box
+CENTRE = IMAGE_SIZE // 2  # MNIST's centres of mass (row, column index) are 14.0 +- 0.3 (measured: test set)
+WORK_SIZE = 512  # larger pictures are reduced (by integer factors) to at most this longer side first
+FORMATS = ("PNG", "JPEG", "MPO", "GIF", "BMP", "WEBP", "TIFF")  # MPO: how cameras' JPEGs often open
+UNIFORM_COLOUR_SPREAD = 48  # visible pixels of a transparent image within this gray range: alpha is the ink
+MIN_CONTRAST = 0.12  # ink must differ from the paper by this fraction of the paper's brightness
+MIN_INK_PIXELS = 2  # fewer strong-ink pixels than this (after speck removal) is a blank picture
+NOISE_SIGMAS = 4.0  # paper noise floor = median + this many robust sigmas of the background
+BLOCKS = 8  # the lighting is estimated on a BLOCKS x BLOCKS grid (pictures of at least SMALL px)
+STRONG_INK = 64  # the bounding box is that of pixels at least this bright (of 255)
+SMALL = 64  # below this shorter side: no lighting flattening, no speck removal (nothing to average)
+BORDER = 0.05  # the paper's colour is read from this outer fraction of each side
+
+
+_STRONG = [255 if value >= STRONG_INK else 0 for value in range(256)]  # lookup table for Image.point
+
+
+_MAJORITY = [255 if value >= 128 else 0 for value in range(256)]  # 5 of 9 neighbours set, after BoxBlur(1)
+
+
+class ImageError(ValueError):
+    """A picture the service cannot read as a digit; the message says why."""
+
+    status_code: int = 422
+
+
+class UnreadableImage(ImageError):  # noqa: N818 (names agreed in the service interfaces)
+    """Not an image, corrupt, truncated, or a format that is not accepted."""
+
+
+class ImageTooLarge(ImageError):  # noqa: N818
+    """The declared pixel count is over the limit (found from the header, before decoding)."""
+
+    status_code = 413
+
+
+class NoInk(ImageError):  # noqa: N818
+    """The picture is blank: nothing stands out from the background."""
+
+
+def decode_image(data: bytes, *, max_pixels: int) -> Image.Image:
+    """Bytes -> a loaded image: frame 0, EXIF orientation applied, at most ~WORK_SIZE on its longer side.
+
+    The size is checked from the header before any pixel data is decoded (``Image.open`` is lazy),
+    so a small file declaring huge dimensions costs nothing. Big JPEGs are decoded at 1/2..1/8 scale
+    by libjpeg itself (``draft``) and other big images reduced by an integer factor: the MNIST
+    conversion needs no more than WORK_SIZE pixels per side.
+    """
+    if not data:
+        raise UnreadableImage("the image is empty (0 bytes)")
+    try:
+        image = Image.open(io.BytesIO(data), formats=FORMATS)
+    except Image.DecompressionBombError as error:
+        raise ImageTooLarge(f"the image is too large: {error}") from None
+    except Exception as error:  # Pillow's plugins raise many kinds; all mean "not an image we read"
+        raise UnreadableImage(f"not a readable image ({', '.join(FORMATS)}): {_reason(error)}") from None
+    width, height = image.size
+    if width < 1 or height < 1:
+        raise UnreadableImage(f"the image declares an empty size {width}x{height}")
+    if width * height > max_pixels:
+        raise ImageTooLarge(
+            f"the image is too large: {width}x{height} = {width * height} pixels, the limit is {max_pixels}"
+        )
+    try:
+        if image.format in ("JPEG", "MPO") and max(width, height) > WORK_SIZE:
+            scale = WORK_SIZE / max(width, height)
+            image.draft("L", (max(1, math.ceil(width * scale)), max(1, math.ceil(height * scale))))
+        image.load()  # frame 0 of an animation; raises on truncated or corrupt data
+        ImageOps.exif_transpose(image, in_place=True)
+        factor = math.ceil(max(image.size) / WORK_SIZE)
+        if factor > 1:
+            image = image.reduce(factor)  # box average: cheap and anti-aliased
+    except Exception as error:
+        raise UnreadableImage(f"the image data is corrupt or truncated: {_reason(error)}") from None
+    return image
+
+
+def to_mnist(image: Image.Image) -> np.ndarray:
+    """Any Pillow image -> uint8 [28, 28], white digit on black, MNIST-style. Raises NoInk if blank."""
+    if image.width < 1 or image.height < 1:
+        raise NoInk(f"the image has no ink: it is empty ({image.width}x{image.height})")
+    return _mnist_layout(_ink_map(image))
+
+
+def read_digit(data: bytes, *, max_pixels: int) -> np.ndarray:
+    """Bytes of a picture as a person sends it -> MNIST-format uint8 [28, 28]."""
+    return to_mnist(decode_image(data, max_pixels=max_pixels))
+
+
+def png_base64(pixels: np.ndarray) -> str:
+    """28x28 uint8 -> base64 of a grayscale PNG (no ``data:`` prefix): what the model saw."""
+    array = np.asarray(pixels)
+    if array.shape != (IMAGE_SIZE, IMAGE_SIZE):
+        raise ValueError(f"expected a {IMAGE_SIZE}x{IMAGE_SIZE} array, got shape {array.shape}")
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(array, dtype=np.uint8)).save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+# --- ink map: picture -> float32 [H, W] in [0, 1], ink = 1, paper = 0 --------------------------------
+
+
+def _ink_map(image: Image.Image) -> Image.Image:
+    """Picture -> ink map ("L", same size): ink 255, paper 0."""
+    if image.has_transparency_data:
+        gray, alpha = _gray_alpha(image)
+        if alpha.min() < 255:
+            visible = alpha >= 128
+            if not visible.any():
+                visible = alpha > 0
+            if not visible.any():
+                raise NoInk("the image has no ink: it is fully transparent")
+            low, high = np.percentile(gray[visible], (2, 98))
+            if high - low <= UNIFORM_COLOUR_SPREAD:
+                # A canvas export: strokes of one colour on a transparent background. The alpha is
+                # the ink, whatever the stroke colour (black on transparent or white on transparent).
+                return _stretch_alpha(image.getchannel("A") if image.mode in ("RGBA", "LA") else alpha)
+            # Real content with transparent parts: those parts are paper, the colour of the rest's paper.
+            paper = np.float32(np.median(gray[visible]))
+            weight = alpha.astype(np.float32) * np.float32(1 / 255)
+            return _ink_from_gray((gray * weight + paper * (1 - weight)) * np.float32(1 / 255))
+        return _ink_from_gray(gray.astype(np.float32) * np.float32(1 / 255))
+    return _ink_from_gray(_gray(image))
+
+
+def _gray_alpha(image: Image.Image) -> tuple[np.ndarray, np.ndarray]:
+    """Image with transparency -> (luminance uint8, alpha uint8)."""
+    if image.mode not in ("RGBA", "LA"):
+        image = image.convert("LA" if image.mode in ("L", "P", "PA", "1", "La") else "RGBA")
+    alpha = np.asarray(image.getchannel("A"))
+    gray = np.asarray(image.convert("L"))
+    return gray, alpha
+
+
+def _gray(image: Image.Image) -> np.ndarray:
+    """Image of any mode and bit depth -> luminance float32 in [0, 1]."""
+    if image.mode in ("I;16", "I;16L", "I;16B", "I;16N"):
+        return np.asarray(image, dtype=np.float32) * np.float32(1 / 65535)
+    if image.mode in ("I", "F"):
+        values = np.asarray(image, dtype=np.float32)
+        low, high = float(values.min()), float(values.max())
+        if image.mode == "F" and low >= 0 and high <= 1:
+            return values  # already [0, 1]
+        if low >= 0 and high <= 255:
+            return values * np.float32(1 / 255)
+        if low >= 0 and high <= 65535:
+            return values * np.float32(1 / 65535)  # 16-bit data in a 32-bit mode (older PNG decoders)
+        return (values - low) * np.float32(1 / (high - low)) if high > low else np.zeros_like(values)
+    if image.mode != "L":
+        image = image.convert("L")  # 1, P, RGB, CMYK, YCbCr, LAB, ...: Pillow's ITU-R 601 luma
+    return np.asarray(image, dtype=np.float32) * np.float32(1 / 255)
+
+
+def _stretch_alpha(alpha: Image.Image | np.ndarray) -> Image.Image:
+    """Alpha as ink, stretched so the strokes' cores reach 255 (a pen at 60% opacity still writes)."""
+    if isinstance(alpha, np.ndarray):
+        alpha = Image.fromarray(alpha)
+    histogram = np.asarray(alpha.histogram())
+    peak = int(np.flatnonzero(histogram)[-1])
+    top = _median_level(histogram, peak // 2 + 1, 256)
+    if top < MIN_CONTRAST * 255:
+        raise NoInk(f"the image has no ink: its strokes are almost fully transparent (alpha {top})")
+    return alpha if top == 255 else alpha.point(_levels_lut(0, top))
+
+
+def _ink_from_gray(gray: np.ndarray) -> Image.Image:
+    """Luminance in [0, 1] -> uint8 ink map: polarity, lighting, noise floor and stroke level normalized."""
+    height, width = gray.shape
+    # 2x2 averages: half the noise for the statistics below, a quarter of the pixels to sort.
+    smooth = gray
+    if min(height, width) >= 8:
+        even = gray[: height // 2 * 2, : width // 2 * 2]
+        smooth = even.reshape(height // 2, 2, width // 2, 2).mean(axis=(1, 3))
+    paper = float(np.median(_border(smooth)))
+    # Polarity: the ink is whichever extreme lies farther from the paper's colour.
+    dark_ink = paper - float(smooth.min()) > float(smooth.max()) - paper
+    raw = np.float32(1) - gray if dark_ink else gray
+    background = _background(np.float32(1) - smooth if dark_ink else smooth, (width, height))
+    # Flat-field: the ink's contrast relative to the paper under it (uneven light divides out).
+    ink = (raw - background) / np.maximum(np.float32(1) - background, np.float32(1e-3))
+    levels = (np.clip(ink, 0, 1, out=ink) * np.float32(255) + np.float32(0.5)).astype(np.uint8)
+
+    histogram = np.bincount(levels.ravel(), minlength=256)
+    threshold = _otsu(histogram)
+    if not histogram[threshold + 1 :].any():
+        raise NoInk("the image has no ink: it is a uniform colour")
+    # Paper noise floor: median + NOISE_SIGMAS robust sigmas (MAD) of the levels below Otsu's threshold;
+    # stroke level: the median of those above it. Between them the anti-aliased grays are kept.
+    middle = _median_level(histogram, 0, threshold + 1)
+    deviation = np.abs(np.arange(threshold + 1) - middle)
+    order = np.argsort(deviation, kind="stable")
+    cumulative = np.cumsum(histogram[: threshold + 1][order])
+    mad = float(deviation[order][np.searchsorted(cumulative, cumulative[-1] / 2)])
+    floor = middle + NOISE_SIGMAS * 1.4826 * mad
+    top = _median_level(histogram, threshold + 1, 256)
+    if top - floor < MIN_CONTRAST * 255:
+        raise NoInk(
+            "the image has no ink: nothing stands out from the background "
+            f"(contrast {max(top - floor, 0) / 255:.2f}, needs {MIN_CONTRAST})"
+        )
+    return Image.fromarray(levels).point(_levels_lut(floor, top))
+
+
+def _background(raw: np.ndarray, size: tuple[int, int]) -> np.ndarray | np.float32:
+    """The background level under the ink (ink bright), smooth across the picture: uneven lighting."""
+    height, width = raw.shape
+    if min(height, width) < SMALL // 2:
+        return np.float32(np.median(_border(raw)))
+    # Per block, the 25th percentile (the ink covers less than 3/4 of a block), then each block
+    # takes the lowest of its 3x3 neighbourhood (a block filled by a thick stroke borrows its
+    # neighbours' paper), then bilinear interpolation back to full size.
+    bh, bw = height // BLOCKS, width // BLOCKS
+    blocks = raw[: bh * BLOCKS, : bw * BLOCKS].reshape(BLOCKS, bh, BLOCKS, bw).transpose(0, 2, 1, 3)
+    blocks = blocks.reshape(BLOCKS, BLOCKS, bh * bw)
+    quarter = bh * bw // 4
+    grid = np.partition(blocks, quarter, axis=2)[:, :, quarter].astype(np.float32)
+    padded = np.pad(grid, 1, mode="edge")
+    grid = np.min([padded[i : i + BLOCKS, j : j + BLOCKS] for i in range(3) for j in range(3)], axis=0)
+    return np.asarray(Image.fromarray(grid).resize(size, Image.Resampling.BILINEAR))
+
+
+def _border(array: np.ndarray) -> np.ndarray:
+    """The outer BORDER fraction of each side: where the paper shows."""
+    ring = max(1, round(BORDER * min(array.shape)))
+    parts = (array[:ring], array[-ring:], array[ring:-ring, :ring], array[ring:-ring, -ring:])
+    return np.concatenate([part.ravel() for part in parts])
+
+
+def _otsu(histogram: np.ndarray) -> int:
+    """Otsu's threshold level (values <= it are paper) of a 256-bin histogram."""
+    counts = histogram.astype(np.float64)
+    weight0 = np.cumsum(counts)
+    weight1 = weight0[-1] - weight0
+    sum0 = np.cumsum(counts * np.arange(256))
+    mean0 = sum0 / np.maximum(weight0, 1)
+    mean1 = (sum0[-1] - sum0) / np.maximum(weight1, 1)
+    return int(np.argmax((weight0 * weight1 * (mean0 - mean1) ** 2)[:-1]))
+
+
+def _median_level(histogram: np.ndarray, start: int, stop: int) -> int:
+    """The median level among histogram bins start..stop-1 (start if they are empty)."""
+    cumulative = np.cumsum(histogram[start:stop])
+    if cumulative.size == 0 or cumulative[-1] == 0:
+        return start
+    return start + int(np.searchsorted(cumulative, cumulative[-1] / 2))
+
+
+def _levels_lut(floor: float, top: float) -> list[int]:
+    """Lookup table for Image.point: levels <= floor -> 0, >= top -> 255, linear between."""
+    scale = 255 / max(top - floor, 1e-6)
+    return np.clip((np.arange(256) - floor) * scale + 0.5, 0, 255).astype(np.uint8).tolist()
+
+
+# --- layout: ink map -> 28x28 the way MNIST was made ----------------------------------------------------
+
+
+def _mnist_layout(pixels: Image.Image) -> np.ndarray:
+    """Crop to the ink's bounding box, longer side to 20 px, centre of mass to the centre of 28x28."""
+    strong = pixels.point(_STRONG)  # the bounding box ignores faint haze
+    if min(pixels.size) >= SMALL:  # and isolated specks: a 3x3 majority vote (= binary median, but cheaper)
+        strong = strong.filter(ImageFilter.BoxBlur(1)).point(_MAJORITY)
+    box = strong.getbbox()
+    if box is None or np.count_nonzero(np.asarray(strong)) < MIN_INK_PIXELS:
+        raise NoInk("the image has no ink: only faint marks or specks of noise were found")
+    left, top, right, bottom = box
+    width, height = right - left, bottom - top
+    scale = BOX_SIZE / max(width, height)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    digit = np.asarray(pixels.crop(box).resize(size, Image.Resampling.LANCZOS), dtype=np.float32)
+
+    mass = float(digit.sum())
+    if mass <= 0:
+        raise NoInk("the image has no ink: the strokes vanish at MNIST size")
+    rows = np.arange(digit.shape[0], dtype=np.float32)
+    cols = np.arange(digit.shape[1], dtype=np.float32)
+    centre_y = float(digit.sum(axis=1) @ rows) / mass
+    centre_x = float(digit.sum(axis=0) @ cols) / mass
+    # Integer shift (as MNIST: its centres of mass lie within half a pixel of 14), kept inside the field.
+    offset_y = min(max(round(CENTRE - centre_y), 0), IMAGE_SIZE - digit.shape[0])
+    offset_x = min(max(round(CENTRE - centre_x), 0), IMAGE_SIZE - digit.shape[1])
+    out = np.zeros((IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8)
+    out[offset_y : offset_y + digit.shape[0], offset_x : offset_x + digit.shape[1]] = np.clip(digit, 0, 255)
+    return out
+
+
+def _reason(error: BaseException) -> str:
+    return str(error) or type(error).__name__
