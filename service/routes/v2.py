@@ -9,15 +9,19 @@ override the app's problem-details ones. Health answers 200 or 4xx with an empty
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from functools import partial
 from importlib import metadata as package_metadata
 from typing import Annotated, Any
 
+import anyio.to_thread
 import numpy as np
 import pydantic
 from litestar import Request, Response, Router, get, post, route
 from litestar.enums import HttpMethod, MediaType
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import ResponseSpec
+from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Schema
 from litestar.params import Parameter
 
 import contract
@@ -151,7 +155,7 @@ async def server_metadata() -> ServerMetadata:
     return ServerMetadata(name=SERVER_NAME, version=_server_version(), extensions=EXTENSIONS)
 
 
-@get([MODEL_PATH, VERSION_PATH], summary="Model metadata", responses={404: ERROR_RESPONSES[404]})
+@get([MODEL_PATH, VERSION_PATH], summary="Model metadata", responses=ERROR_RESPONSES)
 async def model_metadata(
     model: DigitModel, model_name: str, model_version: str | None = None
 ) -> ModelMetadata:
@@ -258,24 +262,14 @@ def _requested_outputs(request: InferenceRequest, model: DigitModel) -> list[tup
     return selected
 
 
-def _infer(
+def _run_inference(
     model: DigitModel,
     settings: Settings,
-    model_name: str,
     body: bytes,
-    header_length: Annotated[
-        str | None,
-        Parameter(
-            header=HEADER_LENGTH, required=False, description="Length of the JSON when binary data follows"
-        ),
-    ] = None,
-    content_encoding: Annotated[
-        str | None, Parameter(header="Content-Encoding", required=False, description="gzip or deflate")
-    ] = None,
-    model_version: str | None = None,
+    header_length: str | None,
+    content_encoding: str | None,
 ) -> Response[bytes]:
-    """Run the model on a V2 inference request: JSON `data` or binary tensor data, outputs as asked."""
-    _check_model(model, model_name, model_version)
+    """Decompress, parse, check, infer and encode: CPU work, run in an inference worker thread."""
     payload = decompress(body, content_encoding, limit=settings.max_body_bytes)
     head, binary = split_body(payload, header_length)
     request = _parse_request(head)
@@ -304,11 +298,53 @@ def _infer(
     return Response(content, media_type="application/octet-stream", headers={HEADER_LENGTH: str(json_length)})
 
 
-_INFER_OPTIONS: dict[str, Any] = {
-    "summary": "Inference",
-    "status_code": 200,
-    "sync_to_thread": True,  # parsing and onnxruntime are CPU work: keep them off the event loop
-    "responses": {
+def _inline_refs(node: Any, defs: dict[str, Any]) -> Any:
+    if isinstance(node, dict):
+        if "$ref" in node:
+            return _inline_refs(defs[node["$ref"].rsplit("/", 1)[-1]], defs)
+        return {key: _inline_refs(value, defs) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_inline_refs(value, defs) for value in node]
+    return node
+
+
+def _json_schema(model: type[pydantic.BaseModel]) -> dict[str, Any]:
+    """A pydantic model's JSON schema with its sub-models inlined (no components to register)."""
+    schema = model.model_json_schema()
+    return _inline_refs(schema, schema.pop("$defs", {}))
+
+
+_OCTETS = "application/octet-stream"
+_FRAMED = Schema(
+    type="string",
+    format="binary",
+    description=f"The JSON inference object ({HEADER_LENGTH} bytes), then each binary tensor's bytes",
+)
+
+
+@dataclass
+class InferOperation(Operation):
+    """OpenAPI for `infer`, which reads its body itself: JSON, or JSON followed by binary tensor data."""
+
+    def __post_init__(self) -> None:
+        self.request_body = RequestBody(
+            required=True,
+            content={
+                MediaType.JSON: OpenAPIMediaType(schema=_json_schema(InferenceRequest)),  # type: ignore[arg-type]
+                _OCTETS: OpenAPIMediaType(schema=_FRAMED),
+            },
+        )
+        ok = (self.responses or {}).get("200")
+        if ok is not None and not isinstance(ok, dict) and getattr(ok, "content", None):
+            ok.content[_OCTETS] = OpenAPIMediaType(schema=_FRAMED)  # type: ignore[union-attr, index]
+
+
+@post(
+    [MODEL_PATH + "/infer", VERSION_PATH + "/infer"],
+    operation_class=InferOperation,
+    summary="Inference",
+    status_code=200,
+    responses={
         200: ResponseSpec(
             InferenceResponse,
             description=f"JSON; or, when an output is asked as binary data, application/octet-stream: "
@@ -318,10 +354,34 @@ _INFER_OPTIONS: dict[str, Any] = {
         413: ResponseSpec(ErrorResponse, description="Request body over the size limit"),
         415: ResponseSpec(ErrorResponse, description="Unsupported Content-Encoding"),
     },
-}
-# One handler per path: Litestar 2.25 answers 500 for a multi-path sync_to_thread handler returning Response.
-infer = post(MODEL_PATH + "/infer", **_INFER_OPTIONS)(_infer)
-infer_version = post(VERSION_PATH + "/infer", **_INFER_OPTIONS)(_infer)
+)
+async def infer(
+    request: Request[Any, Any, Any],
+    model: DigitModel,
+    settings: Settings,
+    model_name: str,
+    body: bytes,
+    header_length: Annotated[
+        str | None,
+        Parameter(
+            header=HEADER_LENGTH, required=False, description="Length of the JSON when binary data follows"
+        ),
+    ] = None,
+    content_encoding: Annotated[
+        str | None, Parameter(header="Content-Encoding", required=False, description="gzip or deflate")
+    ] = None,
+    model_version: str | None = None,
+) -> Response[bytes]:
+    """Run the model on a V2 inference request: JSON `data` or binary tensor data, outputs as asked.
+
+    Everything after reading the body runs in a worker thread bounded by the app's inference limiter,
+    like /predict, so the event loop never waits on parsing or onnxruntime.
+    """
+    _check_model(model, model_name, model_version)
+    return await anyio.to_thread.run_sync(
+        partial(_run_inference, model, settings, body, header_length, content_encoding),
+        limiter=request.app.state.get("inference_limiter"),
+    )
 
 
 @route(
@@ -391,7 +451,6 @@ v2_router = Router(
         model_metadata,
         model_ready,
         infer,
-        infer_version,
         infer_wrong_method,
         not_found,
     ],
