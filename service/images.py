@@ -28,7 +28,7 @@ from contract import IMAGE_SIZE
 BOX_SIZE = 20  # MNIST: the longer side of the ink's bounding box
 CENTRE = IMAGE_SIZE // 2  # MNIST's centres of mass (row, column index) are 14.0 +- 0.3 (measured: test set)
 WORK_SIZE = 512  # larger pictures are reduced (by integer factors) to at most this longer side first
-FORMATS = ("PNG", "JPEG", "MPO", "GIF", "BMP", "WEBP", "TIFF")  # MPO: how cameras' JPEGs often open
+FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF")  # JPEG includes camera MPO files
 UNIFORM_COLOUR_SPREAD = 48  # visible pixels of a transparent image within this gray range: alpha is the ink
 MIN_CONTRAST = 0.12  # ink must differ from the paper by this fraction of the paper's brightness
 MIN_INK_PIXELS = 2  # fewer strong-ink pixels than this (after speck removal) is a blank picture

@@ -1,0 +1,124 @@
+"""Pictures of digits the way people send them, rendered from MNIST digits or fonts (test helpers).
+
+Each renderer takes a uint8 28x28 MNIST digit (white on black) and a numpy Generator and returns the
+encoded file bytes a user would upload. Shared by the unit tests, the accuracy test and the benchmark.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+
+def encode(image: Image.Image, fmt: str, **params) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **params)
+    return buffer.getvalue()
+
+
+def upscale(digit: np.ndarray, size: int) -> np.ndarray:
+    """28x28 -> size x size float in [0, 1]: a smooth, marker-like stroke."""
+    image = Image.fromarray(digit).resize((size, size), Image.Resampling.BICUBIC)
+    return np.asarray(image, dtype=np.float32) / 255
+
+
+def paper_photo(digit: np.ndarray, rng: np.random.Generator) -> bytes:
+    """Dark ink on off-white paper, photographed: off-centre in a larger frame, slight blur, a lighting
+    gradient, sensor noise, JPEG quality 70-85."""
+    size = int(rng.integers(300, 601))
+    frame_h, frame_w = (np.array([size, size]) * rng.uniform(1.3, 2.0, 2)).astype(int)
+    top, left = int(rng.integers(0, frame_h - size + 1)), int(rng.integers(0, frame_w - size + 1))
+    stroke = Image.fromarray(digit).resize((size, size), Image.Resampling.BICUBIC)
+    stroke = stroke.filter(ImageFilter.GaussianBlur(rng.uniform(0.5, 1.5)))  # focus: before the sensor
+    ink = np.zeros((frame_h, frame_w), np.float32)
+    ink[top : top + size, left : left + size] = np.asarray(stroke, dtype=np.float32) / 255
+    paper = rng.uniform(0.82, 0.96) * np.array([1.0, rng.uniform(0.96, 1.0), rng.uniform(0.88, 0.98)])
+    pen = np.clip(rng.uniform(0.05, 0.25) * np.array([1.0, 1.0, rng.uniform(1.0, 2.5)]), 0, 1)  # black/blue
+    angle = rng.uniform(0, 2 * np.pi)  # light falls off by 25-40% across the frame in a random direction
+    ramp_x = np.cos(angle) * np.linspace(-0.5, 0.5, frame_w, dtype=np.float32)
+    ramp_y = np.sin(angle) * np.linspace(-0.5, 0.5, frame_h, dtype=np.float32)
+    light = 1 - np.float32(rng.uniform(0.25, 0.4)) * (ramp_y[:, None] + ramp_x[None, :] + 0.5)
+    noise = _noise(rng, frame_h, frame_w) * np.float32(rng.uniform(0.01, 0.03) * 255)
+    rgb = np.empty((frame_h, frame_w, 3), np.uint8)
+    for channel, (paper_level, pen_level) in enumerate(zip(paper, pen, strict=True)):
+        value = (np.float32(paper_level * 255) + np.float32((pen_level - paper_level) * 255) * ink) * light
+        rgb[..., channel] = np.clip(value + noise[..., channel], 0, 255)
+    return encode(Image.fromarray(rgb, "RGB"), "JPEG", quality=int(rng.integers(70, 86)))
+
+
+_NOISE: dict[str, np.ndarray] = {}
+
+
+def _noise(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    """A random window of one big field of unit Gaussian noise (made once: drawing it is the slow part)."""
+    if "field" not in _NOISE:
+        _NOISE["field"] = np.random.default_rng(12345).standard_normal((1300, 1300, 3), dtype=np.float32)
+    field = _NOISE["field"]
+    top, left = (
+        int(rng.integers(0, field.shape[0] - height + 1)),
+        int(rng.integers(0, field.shape[1] - width + 1)),
+    )
+    return field[top : top + height, left : left + width]
+
+
+def canvas_export(digit: np.ndarray, rng: np.random.Generator) -> bytes:
+    """A 280x280 RGBA PNG: black strokes on a fully transparent background, drawn somewhere in the box."""
+    size = int(rng.integers(180, 281))
+    top, left = int(rng.integers(0, 281 - size)), int(rng.integers(0, 281 - size))
+    alpha = np.zeros((280, 280), np.uint8)
+    alpha[top : top + size, left : left + size] = np.round(upscale(digit, size) * 255).astype(np.uint8)
+    rgba = np.zeros((280, 280, 4), np.uint8)
+    rgba[..., 3] = alpha
+    return encode(Image.fromarray(rgba), "PNG")
+
+
+def white_on_black_jpeg(digit: np.ndarray, rng: np.random.Generator) -> bytes:
+    """White on black (like MNIST itself), upscaled, off-centre, as a JPEG of quality 70-90."""
+    size = int(rng.integers(100, 301))
+    frame = int(size * rng.uniform(1.0, 1.6))
+    top, left = int(rng.integers(0, frame - size + 1)), int(rng.integers(0, frame - size + 1))
+    canvas = np.zeros((frame, frame), np.uint8)
+    canvas[top : top + size, left : left + size] = np.round(upscale(digit, size) * 255).astype(np.uint8)
+    image = Image.fromarray(canvas).convert("RGB")
+    return encode(image, "JPEG", quality=int(rng.integers(70, 91)))
+
+
+RENDERERS = {
+    "paper_photo": paper_photo,
+    "canvas_export": canvas_export,
+    "jpeg_white_on_black": white_on_black_jpeg,
+}
+
+# Printed digits -------------------------------------------------------------------------------------------
+
+FONT_DIRS = (Path("/usr/share/fonts"), Path("/usr/local/share/fonts"))
+SLANTED = ("italic", "oblique")  # handwriting-slant is MNIST's business; print fonts are taken upright
+
+
+def font_files() -> list[Path]:
+    """Upright TrueType/OpenType fonts here (may be none: Pillow's bundled font is always used besides)."""
+    found = {path for root in FONT_DIRS if root.is_dir() for path in root.rglob("*.[ot]tf")}
+    return sorted(path for path in found if not any(word in path.name.lower() for word in SLANTED))
+
+
+def load_font(source: Path | None, size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """A font file, or Pillow's bundled TrueType default (Pillow >= 10.1) when ``source`` is None."""
+    return ImageFont.load_default(size=size) if source is None else ImageFont.truetype(str(source), size)
+
+
+def printed_digit(label: int, font, rng: np.random.Generator) -> bytes:
+    """A digit printed in ``font`` on paper at a random position, photographed lightly (noise, JPEG)."""
+    width, height = int(rng.integers(160, 400)), int(rng.integers(160, 400))
+    paper = int(rng.integers(215, 250))
+    image = Image.new("L", (width, height), paper)
+    draw = ImageDraw.Draw(image)
+    left, top, right, bottom = draw.textbbox((0, 0), str(label), font=font)
+    x = rng.integers(-left, max(-left + 1, width - right))
+    y = rng.integers(-top, max(-top + 1, height - bottom))
+    draw.text((int(x), int(y)), str(label), fill=int(rng.integers(10, 70)), font=font)
+    pixels = np.asarray(image, np.float32) + rng.normal(0, 4, (height, width))
+    noisy = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+    return encode(noisy, "JPEG", quality=int(rng.integers(75, 95)))
