@@ -35,18 +35,19 @@ def paper_photo(digit: np.ndarray, rng: np.random.Generator) -> bytes:
     stroke = stroke.filter(ImageFilter.GaussianBlur(rng.uniform(0.5, 1.5)))  # focus: before the sensor
     ink = np.zeros((frame_h, frame_w), np.float32)
     ink[top : top + size, left : left + size] = np.asarray(stroke, dtype=np.float32) / 255
-    paper = rng.uniform(0.82, 0.96) * np.array([1.0, rng.uniform(0.96, 1.0), rng.uniform(0.88, 0.98)])
-    pen = np.clip(rng.uniform(0.05, 0.25) * np.array([1.0, 1.0, rng.uniform(1.0, 2.5)]), 0, 1)  # black/blue
+    paper = rng.uniform(0.82, 0.96)  # under full light; the ink reflects 5-25% of what the paper does
+    pen = paper * rng.uniform(0.05, 0.25)
     angle = rng.uniform(0, 2 * np.pi)  # light falls off by 25-40% across the frame in a random direction
     ramp_x = np.cos(angle) * np.linspace(-0.5, 0.5, frame_w, dtype=np.float32)
     ramp_y = np.sin(angle) * np.linspace(-0.5, 0.5, frame_h, dtype=np.float32)
     light = 1 - np.float32(rng.uniform(0.25, 0.4)) * (ramp_y[:, None] + ramp_x[None, :] + 0.5)
-    noise = _noise(rng, frame_h, frame_w) * np.float32(rng.uniform(0.01, 0.03) * 255)
-    rgb = np.empty((frame_h, frame_w, 3), np.uint8)
-    for channel, (paper_level, pen_level) in enumerate(zip(paper, pen, strict=True)):
-        value = (np.float32(paper_level * 255) + np.float32((pen_level - paper_level) * 255) * ink) * light
-        rgb[..., channel] = np.clip(value + noise[..., channel], 0, 255)
-    return encode(Image.fromarray(rgb, "RGB"), "JPEG", quality=int(rng.integers(70, 86)))
+    value = (np.float32(paper * 255) - np.float32((paper - pen) * 255) * ink) * light
+    value += _noise(rng, frame_h, frame_w) * np.float32(rng.uniform(0.01, 0.03) * 255)
+    gray = Image.fromarray(np.clip(value, 0, 255).astype(np.uint8))
+    # Warm-white paper: tint the channels (the noise stays correlated across them, as after demosaicing).
+    tint = (1.0, rng.uniform(0.96, 1.0), rng.uniform(0.88, 0.98))
+    rgb = Image.merge("RGB", [gray.point([round(level * factor) for level in range(256)]) for factor in tint])
+    return encode(rgb, "JPEG", quality=int(rng.integers(70, 86)))
 
 
 _NOISE: dict[str, np.ndarray] = {}
@@ -55,7 +56,7 @@ _NOISE: dict[str, np.ndarray] = {}
 def _noise(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
     """A random window of one big field of unit Gaussian noise (made once: drawing it is the slow part)."""
     if "field" not in _NOISE:
-        _NOISE["field"] = np.random.default_rng(12345).standard_normal((1300, 1300, 3), dtype=np.float32)
+        _NOISE["field"] = np.random.default_rng(12345).standard_normal((1300, 1300), dtype=np.float32)
     field = _NOISE["field"]
     top, left = (
         int(rng.integers(0, field.shape[0] - height + 1)),

@@ -1,0 +1,108 @@
+"""Acceptance: images as people send them are read as accurately as clean MNIST.
+
+The shipped ONNX model (run with onnxruntime directly, input made by ``contract.to_model_input``)
+classifies the same MNIST test digits twice: clean, as MNIST ships them, and rendered the way people
+send pictures (a paper photo, a canvas export, a white-on-black JPEG), each rendering decoded and
+preprocessed by ``service.images.read_digit``. Every realistic variant must score within MARGIN of
+clean on the same digits. Printed digits (0-9 in every upright font on the machine and Pillow's
+bundled one, several sizes and positions) have no MNIST counterpart and must reach PRINTED_MIN.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+from PIL import Image
+
+from contract import INPUT_NAME, OUTPUT_NAME, to_model_input
+from service.images import read_digit, to_mnist
+
+sys.path.insert(0, str(Path(__file__).parent))
+import digit_renderers as renderers
+
+MODEL_PATH = Path(__file__).resolve().parents[2] / "models" / "digits" / "1" / "model.onnx"
+DIGITS = 1000  # every 10th of the 10k MNIST test digits
+MARGIN = 0.01  # a realistic variant may score at most 1 percentage point below clean on the same digits
+PRINTED_MIN = 0.93  # printed digits (fonts are not handwriting): measured, see the report below
+PRINTED_SIZES = (40, 80, 160)  # font sizes in px: small in a big frame up to filling it
+MAX_PIXELS = 40_000_000
+SEED = 0
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def session() -> ort.InferenceSession:
+    if not MODEL_PATH.is_file():
+        pytest.fail(f"the shipped model is missing: {MODEL_PATH} (train and export it: python -m training)")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    return ort.InferenceSession(str(MODEL_PATH), options, providers=["CPUExecutionProvider"])
+
+
+@pytest.fixture(scope="module")
+def digits() -> tuple[np.ndarray, np.ndarray]:
+    from training.data import load  # tests may import training; the service never does
+
+    test = load().test
+    return test.images[:: len(test) // DIGITS][:DIGITS], test.labels[:: len(test) // DIGITS][:DIGITS]
+
+
+def predict(session: ort.InferenceSession, pixels: list[np.ndarray] | np.ndarray) -> np.ndarray:
+    batch = to_model_input(np.stack(list(pixels)))
+    return session.run([OUTPUT_NAME], {INPUT_NAME: batch})[0].argmax(axis=1)
+
+
+@pytest.fixture(scope="module")
+def clean_accuracy(session, digits) -> float:
+    images, labels = digits
+    accuracy = float((predict(session, images) == labels).mean())
+    print(f"\nclean MNIST ({len(labels)} test digits): {accuracy:.2%}")
+    return accuracy
+
+
+def test_preprocessing_clean_mnist_keeps_accuracy(session, digits, clean_accuracy):
+    """MNIST digits are already MNIST-format: running them through to_mnist must not cost accuracy."""
+    images, labels = digits
+    accuracy = float(
+        (predict(session, [to_mnist(Image.fromarray(image)) for image in images]) == labels).mean()
+    )
+    print(f"\nclean MNIST through to_mnist: {accuracy:.2%} (clean {clean_accuracy:.2%})")
+    assert accuracy >= clean_accuracy - MARGIN
+
+
+@pytest.mark.parametrize("variant", list(renderers.RENDERERS))
+def test_realistic_pictures_as_accurate_as_clean(session, digits, clean_accuracy, variant):
+    images, labels = digits
+    render = renderers.RENDERERS[variant]
+    rng = np.random.default_rng(SEED)
+    pixels = [read_digit(render(image, rng), max_pixels=MAX_PIXELS) for image in images]
+    accuracy = float((predict(session, pixels) == labels).mean())
+    print(f"\n{variant}: {accuracy:.2%} (clean {clean_accuracy:.2%}, {len(labels)} digits)")
+    assert accuracy >= clean_accuracy - MARGIN, f"{variant}: {accuracy:.2%} vs clean {clean_accuracy:.2%}"
+
+
+def test_printed_digits(session):
+    fonts = [None, *renderers.font_files()]  # None: Pillow's bundled TrueType font, always there
+    rng = np.random.default_rng(SEED)
+    pixels, labels, names = [], [], []
+    for source in fonts:
+        for size in PRINTED_SIZES:
+            font = renderers.load_font(source, size)
+            for label in range(10):
+                data = renderers.printed_digit(label, font, rng)
+                pixels.append(read_digit(data, max_pixels=MAX_PIXELS))
+                labels.append(label)
+                names.append(source.stem if source else "Pillow default")
+    predicted, labels, names = predict(session, pixels), np.array(labels), np.array(names)
+    accuracy = float((predicted == labels).mean())
+    print(f"\nprinted digits: {accuracy:.2%} ({len(labels)} pictures, {len(fonts)} fonts)")
+    for name in dict.fromkeys(names):
+        mine = names == name
+        wrong = [f"{t}->{p}" for t, p in zip(labels[mine], predicted[mine], strict=True) if t != p]
+        print(f"  {name}: {(predicted[mine] == labels[mine]).mean():.0%} {' '.join(wrong)}")
+    assert accuracy >= PRINTED_MIN
