@@ -290,9 +290,7 @@ def _levels_lut(floor: float, top: float) -> list[int]:
 def _mnist_layout(pixels: Image.Image, *, despeckle: bool = True) -> np.ndarray:
     """Crop to the ink's bounding box, longer side to 20 px, centre of mass to the centre of 28x28."""
     strong = pixels.point(_STRONG)  # the bounding box ignores faint haze
-    if (
-        despeckle and min(pixels.size) >= SMALL
-    ):  # and isolated specks: a 3x3 majority vote (= binary median, but cheaper)
+    if despeckle and min(pixels.size) >= SMALL:  # and specks: 3x3 majority (a binary median, cheaper)
         strong = strong.filter(ImageFilter.BoxBlur(1)).point(_MAJORITY)
     box = strong.getbbox()
     if box is None or strong.histogram()[255] < MIN_INK_PIXELS:
