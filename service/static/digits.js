@@ -2,6 +2,7 @@
 "use strict";
 
 (() => {
+  const section = document.getElementById("digits");
   const canvas = document.getElementById("digit-canvas");
   const frame = canvas.parentElement;
   const labelEl = document.getElementById("predicted-label");
@@ -125,6 +126,7 @@
     event.preventDefault();
     canvas.setPointerCapture(event.pointerId);
     drawing = { id: event.pointerId, stroke: [boxPoint(event)] };
+    section.dataset.predictState = "drawing";
     strokes.push(drawing.stroke);
     frame.classList.add("has-ink");
     redraw();
@@ -160,6 +162,7 @@
     wanted = false;
     showEmpty("nothing drawn yet");
     showStatus("");
+    section.dataset.predictState = "idle";
   }
   document.getElementById("clear").addEventListener("click", clear);
   canvas.addEventListener("keydown", (event) => {
@@ -188,6 +191,7 @@
   let wanted = false; // the drawing changed while a request was out
   let lastSent = 0;
   let timer = 0;
+  let outcome = "idle"; // what the newest answer was: "done" or "error" (exposed for tests as data-predict-state)
 
   function exportPng() {
     const off = document.createElement("canvas");
@@ -221,18 +225,23 @@
   async function send(blob, filename) {
     const id = (latest += 1);
     inFlight = true;
+    section.dataset.predictState = "busy";
     wanted = false;
     lastSent = performance.now();
     const body = new FormData();
     body.append("image", blob, filename);
     try {
       const result = await Plot.api("/predict?include=preprocessed", { method: "POST", body });
-      if (id === latest) show(result);
+      if (id === latest) outcome = show(result) ? "done" : "error";
     } catch (err) {
-      if (id === latest) fail(err);
+      if (id === latest) {
+        fail(err);
+        outcome = "error";
+      }
     } finally {
       inFlight = false;
       if (wanted && hasInk()) predictNow();
+      else if (!drawing && id === latest) section.dataset.predictState = outcome;
     }
   }
 
@@ -240,7 +249,7 @@
     const probs = Array.isArray(result.probabilities) ? result.probabilities.map(Number) : null;
     if (!probs || probs.length !== 10 || !Number.isInteger(result.label)) {
       fail(new Error("The service sent an answer this page does not understand."));
-      return;
+      return false;
     }
     labelEl.textContent = String(result.label);
     labelEl.classList.remove("is-empty");
@@ -258,6 +267,7 @@
         ? `Not sure: it is torn between a few digits${model}. Try drawing bigger or clearer.`
         : `Read in one request to POST /predict${model}.`,
     );
+    return true;
   }
 
   function fail(err) {
@@ -273,4 +283,5 @@
   }
 
   showEmpty("nothing drawn yet");
+  section.dataset.predictState = "idle";
 })();

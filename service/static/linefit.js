@@ -113,14 +113,24 @@
       }
     }
     ctx.restore();
-    if (result && result.closed_form) {
-      const seg = Plot.clipLine(result.closed_form.slope, result.closed_form.intercept, ...win.x, ...win.y);
-      if (seg) Plot.polyline(ctx, map, seg, { color: Plot.css("--exact"), width: 2, dash: [7, 6] });
+    // The path so far: faint earlier lines, so even a still picture shows where SGD came from.
+    const upto = step >= 0 ? step : anim.traj.length - 1;
+    const every = Math.max(1, Math.ceil(upto / 40));
+    ctx.save();
+    ctx.globalAlpha = 0.22;
+    for (let i = 0; i < upto; i += every) {
+      const seg = Plot.clipLine(anim.traj[i][0], anim.traj[i][1], ...win.x, ...win.y);
+      if (seg) Plot.polyline(ctx, map, seg, { color: Plot.css("--sgd"), width: 1.5 });
     }
+    ctx.restore();
     const current = currentParams();
     if (current) {
       const seg = Plot.clipLine(current[0], current[1], ...win.x, ...win.y);
-      if (seg) Plot.polyline(ctx, map, seg, { color: Plot.css("--sgd"), width: 3.5 });
+      if (seg) Plot.polyline(ctx, map, seg, { color: Plot.css("--sgd"), width: 4 });
+    }
+    if (result && result.closed_form) {
+      const seg = Plot.clipLine(result.closed_form.slope, result.closed_form.intercept, ...win.x, ...win.y);
+      if (seg) Plot.polyline(ctx, map, seg, { color: Plot.css("--exact"), width: 2, dash: [7, 6] });
     }
     if (cursor.visible) {
       const cx = map.x(cursor.x);
