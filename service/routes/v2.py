@@ -21,7 +21,7 @@ from litestar import Request, Response, Router, get, post, route
 from litestar.enums import HttpMethod, MediaType
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import ResponseSpec
-from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Schema
+from litestar.openapi.spec import Example, OpenAPIMediaType, Operation, RequestBody, Schema
 from litestar.params import Parameter
 
 import contract
@@ -67,6 +67,14 @@ UNSUPPORTED_PARAMETERS = {
 INPUT_SHAPE = [-1 if dim is None else dim for dim in contract.INPUT_SHAPE]
 OUTPUT_SHAPE = [-1 if dim is None else dim for dim in contract.OUTPUT_SHAPE]
 
+# Path parameters, with examples so API tools (e.g. schemathesis) reach past the 404 of unknown models.
+ModelName = Annotated[
+    str,
+    Parameter(description=f"The model's name: '{contract.MODEL_NAME}'", examples=[Example(value="digits")]),
+]
+ModelVersion = Annotated[
+    str | None, Parameter(description="The model's version, from its card", examples=[Example(value="1")])
+]
 MODEL_PATH = "/models/{model_name:str}"
 VERSION_PATH = "/models/{model_name:str}/versions/{model_version:str}"
 ERROR_RESPONSES = {
@@ -133,7 +141,7 @@ async def server_ready(request: Request[Any, Any, Any]) -> Response[bytes]:
     },
 )
 async def model_ready(
-    request: Request[Any, Any, Any], model_name: str, model_version: str | None = None
+    request: Request[Any, Any, Any], model_name: ModelName, model_version: ModelVersion = None
 ) -> Response[bytes]:
     """200 when the named model (and version) is loaded; 404 for a model or version this server lacks."""
     model = _loaded_model(request)
@@ -157,7 +165,7 @@ async def server_metadata() -> ServerMetadata:
 
 @get([MODEL_PATH, VERSION_PATH], summary="Model metadata", responses=ERROR_RESPONSES)
 async def model_metadata(
-    model: DigitModel, model_name: str, model_version: str | None = None
+    model: DigitModel, model_name: ModelName, model_version: ModelVersion = None
 ) -> ModelMetadata:
     """The model's real tensor names, datatypes and shapes (batch -1), and its version from the card."""
     _check_model(model, model_name, model_version)
@@ -308,10 +316,30 @@ def _inline_refs(node: Any, defs: dict[str, Any]) -> Any:
     return node
 
 
-def _json_schema(model: type[pydantic.BaseModel]) -> dict[str, Any]:
-    """A pydantic model's JSON schema with its sub-models inlined (no components to register)."""
-    schema = model.model_json_schema()
-    return _inline_refs(schema, schema.pop("$defs", {}))
+def _request_schema() -> dict[str, Any]:
+    """The protocol's request schema narrowed to what the digits model takes, sub-models inlined."""
+    schema = InferenceRequest.model_json_schema()
+    defs = schema.pop("$defs")
+    tensor = defs["RequestInput"]["properties"]
+    tensor["name"] = {"type": "string", "enum": [contract.INPUT_NAME]}
+    tensor["datatype"] = {"type": "string", "enum": [DATATYPE]}
+    tensor["shape"] = {
+        "type": "array",
+        "description": "[N, 1, 28, 28]: N images of 1 channel, 28x28, values in [0, 1]",
+        "prefixItems": [{"type": "integer", "minimum": 1}, *({"const": dim} for dim in INPUT_SHAPE[1:])],
+        "minItems": len(INPUT_SHAPE),
+        "maxItems": len(INPUT_SHAPE),
+    }
+    tensor["data"] = {
+        "type": "array",
+        "description": "N x 784 numbers in [0, 1], row-major: flat, or nested as [N][1][28][28]",
+        "items": {"anyOf": [{"type": "number", "minimum": 0, "maximum": 1}, {"type": "array"}]},
+        "minItems": 1,
+    }
+    defs["RequestInput"]["required"] = ["name", "shape", "datatype", "data"]  # JSON bodies carry the data
+    defs["RequestOutput"]["properties"]["name"] = {"type": "string", "enum": [contract.OUTPUT_NAME]}
+    schema["properties"]["inputs"]["maxItems"] = 1
+    return _inline_refs(schema, defs)
 
 
 _OCTETS = "application/octet-stream"
@@ -330,7 +358,7 @@ class InferOperation(Operation):
         self.request_body = RequestBody(
             required=True,
             content={
-                MediaType.JSON: OpenAPIMediaType(schema=_json_schema(InferenceRequest)),  # type: ignore[arg-type]
+                MediaType.JSON: OpenAPIMediaType(schema=_request_schema()),  # type: ignore[arg-type]
                 _OCTETS: OpenAPIMediaType(schema=_FRAMED),
             },
         )
@@ -359,7 +387,7 @@ async def infer(
     request: Request[Any, Any, Any],
     model: DigitModel,
     settings: Settings,
-    model_name: str,
+    model_name: ModelName,
     body: bytes,
     header_length: Annotated[
         str | None,
@@ -368,9 +396,15 @@ async def infer(
         ),
     ] = None,
     content_encoding: Annotated[
-        str | None, Parameter(header="Content-Encoding", required=False, description="gzip or deflate")
+        str | None,
+        Parameter(
+            header="Content-Encoding",
+            required=False,
+            description="Compression of the request body",
+            schema_extra={"enum": ["gzip", "deflate", "identity"]},
+        ),
     ] = None,
-    model_version: str | None = None,
+    model_version: ModelVersion = None,
 ) -> Response[bytes]:
     """Run the model on a V2 inference request: JSON `data` or binary tensor data, outputs as asked.
 
@@ -397,11 +431,13 @@ async def not_found(request: Request[Any, Any, Any]) -> None:
 @route(
     [MODEL_PATH + "/infer", VERSION_PATH + "/infer"],
     http_method=[HttpMethod.GET, HttpMethod.PUT, HttpMethod.DELETE, HttpMethod.PATCH],
+    status_code=405,
     include_in_schema=False,
 )
-async def infer_wrong_method(request: Request[Any, Any, Any]) -> None:
+async def infer_wrong_method(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
     """The framework's 405 would answer in the app's shape; this route keeps the V2 one."""
-    raise ProtocolError(f"{request.method} is not allowed on {request.url.path}; use POST", 405)
+    message = f"{request.method} is not allowed on {request.url.path}; use POST"
+    return Response({"error": message}, status_code=405, media_type=MediaType.JSON, headers={"Allow": "POST"})
 
 
 # -------------------------------------------------------------------------------------------- errors
