@@ -1,0 +1,101 @@
+"""``python -m service``: check the model, then serve the API with uvicorn.
+
+Every setting is a flag (``--port 8080``) and an environment variable (``DIGITS_PORT=8080``); flags win.
+The model is loaded and checked here first, so a missing or broken model ends startup with one line on
+stderr and exit status 2 - no traceback. One worker serves the already loaded model in this process;
+with ``--workers N`` uvicorn starts N processes that each build the app from the same settings
+(passed through ``DIGITS_*`` variables) and share /metrics through prometheus_client's multiprocess mode.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+from typing import Any
+
+import pydantic
+
+from service.settings import Settings, env_for
+
+EXIT_BAD_SETTINGS = 2
+EXIT_BAD_MODEL = 2
+
+
+def parser() -> argparse.ArgumentParser:
+    """One flag per Settings field, help from its description; unset flags defer to env and defaults."""
+    cli = argparse.ArgumentParser(
+        prog="python -m service",
+        description="Serve the digits model and the SGD line fit over HTTP. "
+        "Every flag can also be set as DIGITS_<NAME> in the environment.",
+    )
+    for name, field in Settings.model_fields.items():
+        flag = "--" + name.replace("_", "-")
+        help_text = f"{field.description} [env DIGITS_{name.upper()}]"
+        if field.annotation is bool:
+            cli.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+        else:
+            cli.add_argument(
+                flag, default=None, metavar=name.upper(), help=help_text + f" (default {field.default})"
+            )
+    return cli
+
+
+def load_settings(argv: list[str] | None) -> Settings:
+    args = parser().parse_args(argv)
+    overrides: dict[str, Any] = {k: v for k, v in vars(args).items() if v is not None}
+    try:
+        return Settings(**overrides)
+    except pydantic.ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        print(f"python -m service: invalid settings: {problems}", file=sys.stderr)
+        raise SystemExit(EXIT_BAD_SETTINGS) from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    settings = load_settings(argv)
+
+    import uvicorn  # imported after the settings are known good: keeps `--help` and errors fast
+
+    from service.logs import logging_config
+    from service.model import DigitModel, ModelError
+
+    try:
+        model = DigitModel.load(
+            settings.model_path,
+            intra_op_threads=settings.intra_op_threads,
+            inter_op_threads=settings.inter_op_threads,
+        )
+    except ModelError as exc:
+        print(f"python -m service: cannot start: {exc}", file=sys.stderr)
+        return EXIT_BAD_MODEL
+
+    common: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_config": logging_config(settings.log_level),
+        "access_log": False,  # service.telemetry logs each request once, as JSON
+        "server_header": False,
+        "lifespan": "on",
+    }
+    if settings.workers == 1:
+        from service.app import create_app
+
+        uvicorn.run(create_app(settings, model=model), **common)
+        return 0
+
+    del model  # each worker loads its own session
+    os.environ.update(env_for(settings))
+    metrics_dir = tempfile.mkdtemp(prefix="digits-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    try:
+        uvicorn.run("service.app:create_app", factory=True, workers=settings.workers, **common)
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

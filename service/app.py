@@ -1,0 +1,124 @@
+"""The Litestar application: ``create_app(settings)`` wires routes, dependencies, errors and telemetry.
+
+The model is loaded once per process in the lifespan (or handed in ready-made by ``python -m service``,
+which loads it first so a bad model stops startup with one clear line) and kept on ``app.state.model``.
+Handlers receive it, and the settings, by dependency injection as ``model`` and ``settings``. Inference runs
+in worker threads bounded by ``app.state.inference_limiter`` so the event loop never waits on the model.
+
+To add a router (``/v2``, the web page), append it to ``ROUTE_HANDLERS`` - one line.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import anyio.to_thread
+import pydantic
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.exceptions import HTTPException
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.plugins.pydantic import PydanticPlugin
+
+from service import errors, images, linefit
+from service.model import DigitModel
+from service.routes.fit_line import FitLineController
+from service.routes.health import HealthController
+from service.routes.model_card import ModelCardController
+from service.routes.predict import PredictController
+from service.settings import Settings
+from service.telemetry import RequestTelemetry, metrics
+
+log = logging.getLogger("service.app")
+
+ROUTE_HANDLERS: list[Any] = [
+    HealthController,
+    ModelCardController,
+    PredictController,
+    FitLineController,
+    metrics,
+]
+
+
+def provide_model(state: State) -> DigitModel:
+    return state.model
+
+
+def provide_settings(state: State) -> Settings:
+    return state.settings
+
+
+@asynccontextmanager
+async def lifespan(app: Litestar) -> AsyncIterator[None]:
+    """Load the model once (unless handed in), size the inference pool, log the card."""
+    settings: Settings = app.state.settings
+    if app.state.get("model") is None:
+        app.state.model = await anyio.to_thread.run_sync(
+            lambda: DigitModel.load(
+                settings.model_path,
+                intra_op_threads=settings.intra_op_threads,
+                inter_op_threads=settings.inter_op_threads,
+            )
+        )
+    app.state.inference_limiter = anyio.CapacityLimiter(settings.inference_threads)
+    model: DigitModel = app.state.model
+    log.info(
+        "model loaded",
+        extra={
+            "fields": {
+                "model": model.name,
+                "version": model.version,
+                "path": str(model.path),
+                "test_accuracy": model.metadata.get("test_accuracy"),
+                "validation_accuracy": model.metadata.get("validation_accuracy"),
+                "trained_at": model.metadata.get("trained_at"),
+                "intra_op_threads": model.intra_op_threads,
+                "inter_op_threads": model.inter_op_threads,
+                "inference_threads": settings.inference_threads,
+            }
+        },
+    )
+    yield
+
+
+def create_app(settings: Settings | None = None, *, model: DigitModel | None = None) -> Litestar:
+    """The app for ``settings`` (default: ``DIGITS_*`` env vars); a given ``model`` is not loaded again."""
+    settings = settings or Settings()
+    app = Litestar(
+        route_handlers=ROUTE_HANDLERS,
+        dependencies={
+            "model": Provide(provide_model, sync_to_thread=False),
+            "settings": Provide(provide_settings, sync_to_thread=False),
+        },
+        lifespan=[lifespan],
+        state=State({"settings": settings, "model": model}),
+        exception_handlers={
+            HTTPException: errors.http_exception_handler,
+            errors.ApiError: errors.api_error_handler,
+            images.ImageError: errors.domain_error_handler,
+            linefit.FitError: errors.domain_error_handler,
+            pydantic.ValidationError: errors.pydantic_error_handler,
+            Exception: errors.internal_error_handler,
+        },
+        plugins=[PydanticPlugin(exclude_none=True)],
+        request_max_body_size=settings.max_body_bytes,
+        multipart_form_part_limit=settings.max_batch + 16,
+        openapi_config=OpenAPIConfig(
+            title="digits",
+            version="1",
+            description="Reads handwritten digits (MNIST-trained ONNX model) and fits lines with SGD. "
+            "Every error is RFC 9457 problem+json.",
+            path="/schema",
+            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+        ),
+        logging_config=None,
+    )
+    # Outermost layer inside Litestar: sees every request, matched or not (see service.telemetry).
+    app.asgi_handler = RequestTelemetry(app.asgi_handler, log_requests=settings.access_log)
+    return app

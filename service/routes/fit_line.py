@@ -1,0 +1,108 @@
+"""``POST /fit-line``: the lesson's line fit as a service (``service.linefit`` does the maths).
+
+Bad data or options answer 422 saying what is wrong; a diverging learning rate is a result
+(``status: diverged``). The work is bounded (``DIGITS_FIT_MAX_POINTS``, ``DIGITS_FIT_MAX_WORK`` =
+points x epochs) and runs in a worker thread so the event loop stays free.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+import anyio.to_thread
+from litestar import Controller, post
+from litestar.connection import ASGIConnection
+from litestar.handlers import BaseRouteHandler
+from litestar.params import Parameter
+
+from service import linefit
+from service.errors import ApiError
+from service.openapi import ApiOperation, problem_responses
+from service.schemas import ClosedFormFit, FitLineRequest, FitLineResponse, FitOptionsUsed
+from service.settings import Settings
+
+
+def json_only(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Guard: a body declared as something other than JSON is 415 (a missing content type is read as JSON)."""
+    declared = connection.headers.get("content-type")
+    if declared:
+        media_type = declared.split(";", 1)[0].strip().lower()
+        if media_type != "application/json" and not media_type.endswith("+json"):
+            raise ApiError(415, f"content type {media_type!r} is not accepted here; send application/json")
+
+
+def run_fit(request: FitLineRequest, settings: Settings, *, trajectory: bool) -> FitLineResponse:
+    x, y = request.xy()
+    if len(x) > settings.fit_max_points:
+        raise ApiError(
+            422,
+            f"{len(x)} points is more than the limit of {settings.fit_max_points} (DIGITS_FIT_MAX_POINTS)",
+        )
+    work = linefit.work_units(len(x), request.epochs)
+    if work > settings.fit_max_work:
+        raise ApiError(
+            422,
+            f"{len(x)} points x {request.epochs} epochs = {work} is more work than the limit of "
+            f"{settings.fit_max_work} (DIGITS_FIT_MAX_WORK); use fewer epochs or points",
+        )
+    options = linefit.FitOptions(
+        learning_rate=request.learning_rate,
+        epochs=request.epochs,
+        batch_size=request.batch_size,
+        seed=request.seed,
+        fit_intercept=request.fit_intercept,
+    )
+    result = linefit.fit_line(x, y, options, record_trajectory=trajectory)
+    return FitLineResponse(
+        slope=result.slope,
+        intercept=result.intercept,
+        loss=result.loss,
+        r2=result.r2,
+        epochs_run=result.epochs_run,
+        status=result.status,
+        loss_history=result.loss_history,
+        history_epochs=result.history_epochs,
+        trajectory=result.trajectory,
+        closed_form=ClosedFormFit(
+            slope=result.closed_form.slope,
+            intercept=result.closed_form.intercept,
+            loss=result.closed_form.loss,
+        ),
+        options=FitOptionsUsed(
+            learning_rate=options.learning_rate,
+            epochs=options.epochs,
+            batch_size=options.batch_size,
+            seed=options.seed,
+            fit_intercept=options.fit_intercept,
+        ),
+    )
+
+
+class FitLineController(Controller):
+    path = "/fit-line"
+    tags: ClassVar[list[str]] = ["line fit"]
+
+    @post(
+        status_code=200,
+        guards=[json_only],
+        summary="Fit y = slope * x + intercept by mini-batch SGD",
+        operation_class=ApiOperation,
+        responses=problem_responses(
+            415,
+            422,
+            _422="fewer than 2 points, all x equal, mismatched lengths, non-finite numbers, "
+            "options out of range, or more work than the budget",
+        ),
+    )
+    async def fit_line(
+        self,
+        data: FitLineRequest,
+        settings: Settings,
+        include: Literal["trajectory"] | None = Parameter(
+            query="include", description="'trajectory': also return [slope, intercept] along the way"
+        ),
+    ) -> FitLineResponse:
+        """SGD on the mean squared error, beside the exact least-squares answer (``closed_form``)."""
+        return await anyio.to_thread.run_sync(
+            lambda: run_fit(data, settings, trajectory=include == "trajectory")
+        )

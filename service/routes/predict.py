@@ -1,0 +1,236 @@
+"""``POST /predict`` and ``POST /predict/batch``: digits from pictures or from MNIST-format pixels.
+
+One handler reads the body itself because one endpoint takes three media types (the OpenAPI document
+lists all three, see ``service.openapi``):
+
+- ``multipart/form-data`` with the file(s) in field ``image`` - what browsers and ``curl -F`` send;
+- a raw ``image/*`` body - ``curl --data-binary @digit.png -H 'content-type: image/png'``;
+- ``application/json`` ``{"pixels": ...}`` / ``{"instances": [...]}``: MNIST format, fed as pixels/255.
+
+Pictures go through ``service.images`` (the one preprocessing). Decoding and inference run together in a
+worker thread (bounded by the app's inference limiter), one model call per request, batch or not.
+Limits: body bytes (413, ``DIGITS_MAX_BODY_BYTES``), image pixels before decoding (413,
+``DIGITS_MAX_IMAGE_PIXELS``), batch length (413, ``DIGITS_MAX_BATCH``: the request is too large, the same
+answer as the other size limits, and the client's fix is the same - send less).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+import anyio.to_thread
+import numpy as np
+import pydantic_core
+from litestar import Controller, Request, post
+from litestar.datastructures import UploadFile
+from litestar.openapi.spec import Encoding, OpenAPIMediaType, RequestBody, Schema
+from litestar.params import Parameter
+
+import contract
+from service import images
+from service.errors import ApiError
+from service.model import DigitModel
+from service.openapi import json_schema, operation_with_body, problem_responses
+from service.schemas import BatchPixelsRequest, BatchPrediction, ModelRef, PixelsRequest, Prediction
+from service.settings import Settings
+from service.telemetry import record_predictions
+
+IMAGE_FIELD = "image"
+ACCEPTED = "application/json, multipart/form-data (field 'image') or a raw image/* body"
+
+Include = Literal["preprocessed"]
+INCLUDE = Parameter(
+    query="include", description="'preprocessed': also return the 28x28 the model saw (base64 PNG)"
+)
+
+
+@dataclass
+class Inputs:
+    """What a request carried: encoded pictures, or pixels already in MNIST format [N, 28, 28]."""
+
+    pictures: list[bytes] | None = None
+    pixels: np.ndarray | None = None
+
+
+# --- reading the body --------------------------------------------------------------------------------
+
+
+async def read_inputs(request: Request, settings: Settings, *, batch: bool) -> Inputs:
+    media_type = request.content_type[0].lower()
+    if media_type == "application/json" or media_type.endswith("+json"):
+        return _json_inputs(await request.body(), settings, batch=batch)
+    if media_type == "multipart/form-data":
+        return Inputs(pictures=await _multipart_pictures(request, settings, batch=batch))
+    if media_type.startswith("image/"):
+        if batch:
+            raise ApiError(
+                415, f"a raw image body holds one image; for a batch send {ACCEPTED.split(' or')[0]}"
+            )
+        return Inputs(pictures=[await request.body()])
+    raise ApiError(
+        415,
+        f"content type {media_type or '(none)'!r} is not accepted here; send {ACCEPTED}",
+        headers={"accept-post": "application/json, multipart/form-data, image/*"},
+    )
+
+
+def _json_inputs(body: bytes, settings: Settings, *, batch: bool) -> Inputs:
+    try:
+        document = pydantic_core.from_json(body)
+    except ValueError as exc:
+        raise ApiError(422, f"the body is not valid JSON: {exc}") from None
+    if batch:
+        if isinstance(document, dict) and isinstance(document.get("instances"), list):
+            _check_batch(len(document["instances"]), settings)
+        grids = BatchPixelsRequest.model_validate(document).instances
+    else:
+        grids = [PixelsRequest.model_validate(document).pixels]
+    pixels = np.asarray(grids, dtype=np.float32).reshape(-1, contract.IMAGE_SIZE, contract.IMAGE_SIZE)
+    return Inputs(pixels=pixels)
+
+
+async def _multipart_pictures(request: Request, settings: Settings, *, batch: bool) -> list[bytes]:
+    form = await request.form()
+    parts = form.getall(IMAGE_FIELD) if IMAGE_FIELD in form else []
+    if not parts:
+        raise ApiError(
+            422, f"the multipart body has no field {IMAGE_FIELD!r}; send the file as {IMAGE_FIELD}=@digit.png"
+        )
+    if batch:
+        _check_batch(len(parts), settings)
+    elif len(parts) > 1:
+        raise ApiError(422, f"/predict takes one {IMAGE_FIELD!r} file, got {len(parts)}; use /predict/batch")
+    pictures = []
+    for part in parts:
+        if not isinstance(part, UploadFile):
+            raise ApiError(422, f"field {IMAGE_FIELD!r} must be a file upload, not a text value")
+        pictures.append(await part.read())
+    return pictures
+
+
+def _check_batch(count: int, settings: Settings) -> None:
+    if count > settings.max_batch:
+        raise ApiError(
+            413, f"the batch has {count} images; the limit is {settings.max_batch} (DIGITS_MAX_BATCH)"
+        )
+
+
+# --- inference (runs in a worker thread) --------------------------------------------------------------
+
+
+def infer(model: DigitModel, inputs: Inputs, settings: Settings, *, preprocessed: bool) -> list[Prediction]:
+    """Preprocess pictures (if any), one model call for all of them, one Prediction each."""
+    if inputs.pictures is not None:
+        pixels = np.stack(
+            [_read(i, data, settings, len(inputs.pictures)) for i, data in enumerate(inputs.pictures)]
+        )
+    else:
+        pixels = inputs.pixels
+    started = time.perf_counter()
+    probabilities = model.predict(contract.to_model_input(pixels))
+    labels = np.argmax(probabilities, axis=1)
+    record_predictions([int(label) for label in labels], time.perf_counter() - started)
+    ref = ModelRef(name=model.name, version=model.version)
+    seen = np.clip(np.rint(pixels), 0, 255).astype(np.uint8) if preprocessed else None
+    return [
+        Prediction(
+            label=int(label),
+            probabilities=[float(p) for p in row],
+            confidence=float(row[label]),
+            model=ref,
+            preprocessed=images.png_base64(seen[i]) if seen is not None else None,
+        )
+        for i, (row, label) in enumerate(zip(probabilities, labels, strict=True))
+    ]
+
+
+def _read(index: int, data: bytes, settings: Settings, count: int) -> np.ndarray:
+    try:
+        return images.read_digit(data, max_pixels=settings.max_image_pixels)
+    except images.ImageError as exc:
+        if count == 1:
+            raise
+        raise type(exc)(f"image {index}: {exc}") from None
+
+
+async def run_inference(
+    request: Request, model: DigitModel, inputs: Inputs, settings: Settings, include: str | None
+):
+    return await anyio.to_thread.run_sync(
+        lambda: infer(model, inputs, settings, preprocessed=include == "preprocessed"),
+        limiter=request.app.state.inference_limiter,
+    )
+
+
+# --- OpenAPI: the three body forms ----------------------------------------------------------------------
+
+_BINARY = Schema(type="string", format="binary")
+
+
+def _body(json_model: type, *, many: bool, description: str) -> RequestBody:
+    files = Schema(type="array", items=_BINARY) if many else _BINARY
+    content = {
+        "multipart/form-data": OpenAPIMediaType(
+            schema=Schema(type="object", properties={IMAGE_FIELD: files}, required=[IMAGE_FIELD]),
+            encoding={IMAGE_FIELD: Encoding(content_type="image/*")},
+        ),
+        "application/json": OpenAPIMediaType(schema=json_schema(json_model)),  # type: ignore[arg-type]
+    }
+    if not many:
+        content["image/*"] = OpenAPIMediaType(schema=_BINARY)
+    return RequestBody(content=content, description=description, required=True)
+
+
+ERRORS = problem_responses(
+    413,
+    415,
+    422,
+    _413="body over DIGITS_MAX_BODY_BYTES, image over DIGITS_MAX_IMAGE_PIXELS or batch over DIGITS_MAX_BATCH",
+    _415=f"not {ACCEPTED}",
+    _422="not an image, a blank image (no ink), or invalid pixels JSON",
+)
+
+
+class PredictController(Controller):
+    path = "/predict"
+    tags: ClassVar[list[str]] = ["digits"]
+
+    @post(
+        "/",
+        status_code=200,
+        summary="Read one digit",
+        responses=ERRORS,
+        operation_class=operation_with_body(
+            _body(PixelsRequest, many=False, description="a picture of one digit, or MNIST-format pixels")
+        ),
+    )
+    async def predict(
+        self, request: Request, model: DigitModel, settings: Settings, include: Include | None = INCLUDE
+    ) -> Prediction:
+        """A picture as people send it (photo of paper, canvas export, JPEG, printed digit) is brought
+        to MNIST format first; JSON pixels are used as they are."""
+        inputs = await read_inputs(request, settings, batch=False)
+        return (await run_inference(request, model, inputs, settings, include))[0]
+
+    @post(
+        "/batch",
+        status_code=200,
+        summary="Read several digits in one model call",
+        responses=ERRORS,
+        operation_class=operation_with_body(
+            _body(
+                BatchPixelsRequest, many=True, description="repeated 'image' files, or MNIST-format instances"
+            )
+        ),
+    )
+    async def predict_batch(
+        self, request: Request, model: DigitModel, settings: Settings, include: Include | None = INCLUDE
+    ) -> BatchPrediction:
+        """Several pictures (repeated ``image`` fields) or ``{"instances": [pixels, ...]}``, in order."""
+        inputs = await read_inputs(request, settings, batch=True)
+        predictions = await run_inference(request, model, inputs, settings, include)
+        return BatchPrediction(
+            predictions=predictions, model=ModelRef(name=model.name, version=model.version)
+        )

@@ -1,0 +1,211 @@
+"""Pydantic models for every request and response body (they are also the OpenAPI document's schemas).
+
+Pixels sent as JSON are already in MNIST format (white digit on black, centred), 0..255, either a flat
+list of 784 numbers or 28 rows of 28; they reach the model as pixels / 255 with no other change.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+
+import contract
+from service import linefit
+
+N_PIXELS = contract.IMAGE_SIZE * contract.IMAGE_SIZE
+MAX_BATCH_SIZE = 10_000_000  # larger than any allowed data set; sizes above n mean full-batch
+
+Pixel = Annotated[float, Field(ge=0, le=contract.PIXEL_MAX, strict=True, allow_inf_nan=False)]
+FlatPixels = Annotated[list[Pixel], Field(min_length=N_PIXELS, max_length=N_PIXELS)]
+PixelRow = Annotated[list[Pixel], Field(min_length=contract.IMAGE_SIZE, max_length=contract.IMAGE_SIZE)]
+PixelRows = Annotated[list[PixelRow], Field(min_length=contract.IMAGE_SIZE, max_length=contract.IMAGE_SIZE)]
+
+
+def _pixel_layout(value: Any) -> str:
+    """Pick the branch by the first element, so a bad value gets one error, not one per union member."""
+    return "rows" if isinstance(value, list) and value and isinstance(value[0], list) else "flat"
+
+
+PixelGrid = Annotated[
+    Annotated[FlatPixels, Tag("flat")] | Annotated[PixelRows, Tag("rows")],
+    Discriminator(_pixel_layout),
+    Field(description="784 numbers 0..255 (flat) or 28 rows of 28, MNIST format: white digit on black"),
+]
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PixelsRequest(StrictModel):
+    """One digit already in MNIST format."""
+
+    pixels: PixelGrid
+
+
+class BatchPixelsRequest(StrictModel):
+    """Several digits already in MNIST format (at most DIGITS_MAX_BATCH, else 413)."""
+
+    instances: list[PixelGrid] = Field(min_length=1)
+
+
+class ModelRef(BaseModel):
+    name: str
+    version: str
+
+
+class Prediction(BaseModel):
+    label: int = Field(ge=0, le=contract.NUM_CLASSES - 1, description="the most probable digit")
+    probabilities: list[float] = Field(
+        min_length=contract.NUM_CLASSES, max_length=contract.NUM_CLASSES, description="P(digit) for 0..9"
+    )
+    confidence: float = Field(ge=0, le=1, description="probabilities[label]")
+    model: ModelRef
+    preprocessed: str | None = Field(
+        None, description="with ?include=preprocessed: the 28x28 the model saw, base64 PNG (no data: prefix)"
+    )
+
+
+class BatchPrediction(BaseModel):
+    predictions: list[Prediction] = Field(description="one per image, in request order")
+    model: ModelRef
+
+
+class ClosedFormFit(BaseModel):
+    """The exact least-squares line (normal equations), for comparison."""
+
+    slope: float
+    intercept: float
+    loss: float = Field(description="mean squared error")
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class Ready(BaseModel):
+    status: Literal["ready"] = "ready"
+    model: ModelRef
+
+
+class ContractInfo(BaseModel):
+    """What the model takes and gives (contract.py)."""
+
+    input_name: str = contract.INPUT_NAME
+    output_name: str = contract.OUTPUT_NAME
+    input_shape: list[int | None] = list(contract.INPUT_SHAPE)
+    output_shape: list[int | None] = list(contract.OUTPUT_SHAPE)
+    input_scale: str = f"pixels / {contract.PIXEL_MAX:g}, white digit on black, 28x28 MNIST format"
+    mnist_mean: float = contract.MNIST_MEAN
+    mnist_std: float = contract.MNIST_STD
+    opset: int = contract.OPSET
+
+
+class ServingInfo(BaseModel):
+    """The limits and threads this server runs with."""
+
+    workers: int
+    intra_op_threads: int
+    inter_op_threads: int
+    max_body_bytes: int
+    max_image_pixels: int
+    max_batch: int
+    fit_max_points: int
+    fit_max_work: int
+
+
+class ModelCard(BaseModel):
+    name: str
+    version: str
+    file: str = Field(description="the model file name")
+    trained_at: str | None = None
+    data_sha256: str | None = None
+    metrics: dict[str, float] = Field(
+        description="from the model's metadata: test_accuracy, validation_accuracy..."
+    )
+    contract: ContractInfo
+    settings: Any = Field(None, description="the training recipe the model card carries (JSON object)")
+    history: Any = Field(
+        None, description="per-epoch train/validation loss and accuracy, if the model card carries it"
+    )
+    metadata: dict[str, str] = Field(description="the raw ONNX metadata_props")
+    serving: ServingInfo
+
+
+# --- /fit-line ----------------------------------------------------------------------------------------
+
+Coordinate = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+
+
+class FitLineRequest(StrictModel):
+    """Points as ``x`` and ``y`` lists or as ``points`` pairs, plus SGD options (defaults reach the exact
+    least-squares line on data of any scale: SGD runs on standardized data, see ``service.linefit``)."""
+
+    x: list[Coordinate] | None = Field(None, description="x values (with y)")
+    y: list[Coordinate] | None = Field(None, description="y values, same length as x")
+    points: list[tuple[Coordinate, Coordinate]] | None = Field(
+        None, description="[[x, y], ...] instead of x and y"
+    )
+    learning_rate: float = Field(
+        linefit.DEFAULT_LEARNING_RATE,
+        gt=linefit.MIN_LEARNING_RATE,
+        le=linefit.MAX_LEARNING_RATE,
+        description="SGD step in standardized units: 0 < lr < 1 converges, >= 1 diverges (a result)",
+    )
+    epochs: int = Field(linefit.DEFAULT_EPOCHS, ge=linefit.MIN_EPOCHS, le=linefit.MAX_EPOCHS, strict=True)
+    batch_size: int = Field(
+        linefit.DEFAULT_BATCH_SIZE,
+        ge=linefit.MIN_BATCH_SIZE,
+        le=MAX_BATCH_SIZE,
+        strict=True,
+        description="the first epoch's mini-batch size; it doubles every epoch up to the whole data set",
+    )
+    seed: int = Field(linefit.DEFAULT_SEED, ge=0, le=2**32 - 1, strict=True, description="shuffling seed")
+    fit_intercept: bool = Field(
+        linefit.DEFAULT_FIT_INTERCEPT, strict=True, description="false: fit y = slope * x through the origin"
+    )
+
+    @model_validator(mode="after")
+    def _one_form(self) -> FitLineRequest:
+        if self.points is not None:
+            if self.x is not None or self.y is not None:
+                raise ValueError("send either x and y, or points - not both")
+        elif self.x is None or self.y is None:
+            raise ValueError("send x and y (lists of the same length), or points ([[x, y], ...])")
+        elif len(self.x) != len(self.y):
+            raise ValueError(f"x has {len(self.x)} values but y has {len(self.y)}; they must pair up")
+        return self
+
+    def xy(self) -> tuple[list[float], list[float]]:
+        if self.points is not None:
+            return [p[0] for p in self.points], [p[1] for p in self.points]
+        return self.x or [], self.y or []
+
+
+class FitOptionsUsed(BaseModel):
+    learning_rate: float
+    epochs: int
+    batch_size: int
+    seed: int
+    fit_intercept: bool
+
+
+class FitLineResponse(BaseModel):
+    slope: float = Field(description="a1 in y = a1*x1 + a2*x2, found by SGD")
+    intercept: float = Field(description="a2 (x2 is a column of ones); 0 with fit_intercept=false")
+    loss: float = Field(description="final mean squared error on the data")
+    r2: float = Field(description="coefficient of determination of the SGD line")
+    epochs_run: int
+    status: Literal["converged", "max_epochs", "diverged"]
+    loss_history: list[float] = Field(
+        description=f"MSE by epoch, downsampled to <= {linefit.DEFAULT_MAX_HISTORY}"
+    )
+    history_epochs: list[int] = Field(
+        description="the epoch of each loss_history entry (0 = before training)"
+    )
+    trajectory: list[tuple[float, float]] | None = Field(
+        None, description="with ?include=trajectory: [slope, intercept] along the way, downsampled"
+    )
+    closed_form: ClosedFormFit
+    options: FitOptionsUsed

@@ -1,0 +1,65 @@
+"""Service settings: one typed object, read from ``DIGITS_*`` environment variables (and CLI flags).
+
+``python -m service --help`` lists the same fields as flags; the CLI writes its values back into the
+environment so every uvicorn worker process builds an identical ``Settings()``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# The bundled model, found relative to this checkout (editable install) - overridable by DIGITS_MODEL_PATH.
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_MODEL_PATH = REPO_ROOT / "models" / "digits" / "1" / "model.onnx"
+ENV_PREFIX = "DIGITS_"
+
+
+class Settings(BaseSettings):
+    """Everything an operator may tune. Field descriptions become the ``--help`` text and the README table."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    host: str = Field("127.0.0.1", description="interface to bind")
+    port: int = Field(8000, ge=0, le=65535, description="TCP port to bind (0: any free port)")
+    workers: int = Field(
+        1, ge=1, le=64, description="uvicorn worker processes, each with its own model session"
+    )
+    model_path: Path = Field(DEFAULT_MODEL_PATH, description="the ONNX model file meeting contract.py")
+    intra_op_threads: int = Field(
+        1,
+        ge=0,
+        le=64,
+        description="onnxruntime threads inside one inference (0: one per core). 1 keeps each request on one "
+        "core so concurrent requests and workers scale instead of fighting over cores",
+    )
+    inter_op_threads: int = Field(1, ge=0, le=64, description="onnxruntime threads across graph nodes")
+    inference_threads: int = Field(
+        8, ge=1, le=256, description="requests running inference at once per worker (thread-pool slots)"
+    )
+    max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="largest request body (413 above)")
+    max_image_pixels: int = Field(
+        40_000_000, ge=784, description="largest image width*height, checked before decoding (413 above)"
+    )
+    max_batch: int = Field(
+        256, ge=1, description="most images or instances in one /predict/batch (413 above)"
+    )
+    fit_max_points: int = Field(100_000, ge=2, description="most points in one /fit-line request (422 above)")
+    fit_max_work: int = Field(
+        20_000_000,
+        ge=1,
+        description="most SGD work in one /fit-line request, counted as points x epochs (422 above)",
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="log level")
+    access_log: bool = Field(True, description="one JSON log line per request")
+
+
+def env_for(settings: Settings) -> dict[str, str]:
+    """The environment variables that reproduce ``settings`` in another process (uvicorn workers)."""
+    env = {}
+    for name, value in settings.model_dump().items():
+        env[ENV_PREFIX + name.upper()] = str(value).lower() if isinstance(value, bool) else str(value)
+    return env
