@@ -70,7 +70,7 @@ OUTPUT_SHAPE = [-1 if dim is None else dim for dim in contract.OUTPUT_SHAPE]
 # Path parameters, with examples so API tools (e.g. schemathesis) reach past the 404 of unknown models.
 ModelName = Annotated[
     str,
-    Parameter(description=f"The model's name: '{contract.MODEL_NAME}'", examples=[Example(value="digits")]),
+    Parameter(description="The model's name", examples=[Example(value=contract.MODEL_NAME)]),
 ]
 ModelVersion = Annotated[
     str | None, Parameter(description="The model's version, from its card", examples=[Example(value="1")])
@@ -97,6 +97,16 @@ def _empty(status_code: int) -> Response[bytes]:
 
 def _loaded_model(request: Request[Any, Any, Any]) -> DigitModel | None:
     return getattr(request.app.state, "model", None)
+
+
+async def _answers(request: Request[Any, Any, Any], model: DigitModel) -> bool:
+    """Ready means loaded and answering (as /readyz): one test inference on a blank image, in the pool."""
+    try:
+        await anyio.to_thread.run_sync(model.self_test, limiter=request.app.state.get("inference_limiter"))
+    except Exception as exc:
+        log.warning("model failed its readiness inference: %s", exc)
+        return False
+    return True
 
 
 def _check_model(model: DigitModel, model_name: str, model_version: str | None) -> None:
@@ -127,8 +137,9 @@ async def server_live() -> Response[bytes]:
     },
 )
 async def server_ready(request: Request[Any, Any, Any]) -> Response[bytes]:
-    """200 when every model (the one digits model) is loaded and can infer; 400 otherwise."""
-    return _empty(200 if _loaded_model(request) is not None else 400)
+    """200 when every model (the one digits model) is loaded and answers; 400 otherwise."""
+    model = _loaded_model(request)
+    return _empty(200 if model is not None and await _answers(request, model) else 400)
 
 
 @get(
@@ -143,7 +154,7 @@ async def server_ready(request: Request[Any, Any, Any]) -> Response[bytes]:
 async def model_ready(
     request: Request[Any, Any, Any], model_name: ModelName, model_version: ModelVersion = None
 ) -> Response[bytes]:
-    """200 when the named model (and version) is loaded; 404 for a model or version this server lacks."""
+    """200 when the named model (and version) answers; 404 for a model or version this server lacks."""
     model = _loaded_model(request)
     if model is None:
         return _empty(400)
@@ -151,7 +162,7 @@ async def model_ready(
         _check_model(model, model_name, model_version)
     except ProtocolError as exc:
         return _empty(exc.status_code)
-    return _empty(200)
+    return _empty(200 if await _answers(request, model) else 400)
 
 
 # -------------------------------------------------------------------------------------------- metadata
