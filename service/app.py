@@ -32,6 +32,7 @@ from service.routes.fit_line import FitLineController
 from service.routes.health import HealthController
 from service.routes.model_card import ModelCardController
 from service.routes.predict import PredictController
+from service.routes.v2 import v2_router
 from service.settings import Settings
 from service.telemetry import RequestTelemetry, metrics
 
@@ -43,6 +44,7 @@ ROUTE_HANDLERS: list[Any] = [
     PredictController,
     FitLineController,
     metrics,
+    v2_router,
 ]
 
 
