@@ -124,7 +124,11 @@
   canvas.addEventListener("pointerdown", (event) => {
     if (event.pointerType === "mouse" && event.button !== 0) return;
     event.preventDefault();
-    canvas.setPointerCapture(event.pointerId);
+    try {
+      canvas.setPointerCapture(event.pointerId); // keep the stroke even when the pointer leaves the box
+    } catch {
+      /* a synthetic or already-released pointer: drawing still works without capture */
+    }
     drawing = { id: event.pointerId, stroke: [boxPoint(event)] };
     section.dataset.predictState = "drawing";
     strokes.push(drawing.stroke);

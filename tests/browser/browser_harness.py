@@ -18,8 +18,8 @@ class PageProblems:
         page.on("requestfailed", lambda req: self.errors.append(f"request failed: {req.url} {req.failure}"))
 
 
-def open_page(browser: Any, url: str, viewport: dict[str, int]) -> tuple[Any, PageProblems]:
-    context = browser.new_context(viewport=viewport, device_scale_factor=1)
+def open_page(browser: Any, url: str, viewport: dict[str, int], **options: Any) -> tuple[Any, PageProblems]:
+    context = browser.new_context(viewport=viewport, **{"device_scale_factor": 1, **options})
     page = context.new_page()
     problems = PageProblems(page)
     page.goto(url)

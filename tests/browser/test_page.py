@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from browser_harness import DESKTOP, PHONE, PageProblems
+from browser_harness import DESKTOP, PHONE, PageProblems, open_page
 from playwright.sync_api import Page, expect
 
 pytestmark = pytest.mark.browser
@@ -103,6 +103,34 @@ def test_drawing_a_vertical_stroke_reads_as_one(desktop: OpenPage, screenshots) 
     bars = page.get_by_test_id("prob-bar")
     assert [bars.nth(i).get_attribute("aria-valuenow") for i in range(10)] == ["0.0"] * 10
     assert_clean(problems)
+
+
+def test_drawing_with_a_finger_on_a_phone(chromium, ui_server: str) -> None:
+    """Real touch input (CDP touch events, so Chromium makes the pointer events): draws, and never scrolls."""
+    touchscreen = {"has_touch": True, "is_mobile": True, "device_scale_factor": 2}
+    page, problems = open_page(chromium, ui_server, PHONE, **touchscreen)
+    try:
+        canvas = page.get_by_test_id("digit-canvas")
+        canvas.scroll_into_view_if_needed()
+        box = canvas.bounding_box()
+        scrolled = page.evaluate("window.scrollY")
+        cdp = page.context.new_cdp_session(page)
+
+        def touch(kind: str, *at: float) -> None:
+            x, y = (box["x"] + at[0] * box["width"], box["y"] + at[1] * box["height"]) if at else (0, 0)
+            points = [{"x": x, "y": y}] if at else []
+            cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": points})
+
+        touch("touchStart", 0.5, 0.15)
+        for i in range(1, 21):
+            touch("touchMove", 0.5 - 0.02 * i / 20, 0.15 + 0.7 * i / 20)
+        touch("touchEnd")
+        label, _ = prediction(page)
+        assert label == 1
+        assert page.evaluate("window.scrollY") == scrolled  # touch-action: none - the stroke did not scroll
+        assert_clean(problems)
+    finally:
+        page.context.close()
 
 
 def test_drawing_a_seven(desktop: OpenPage, screenshots) -> None:
