@@ -25,9 +25,11 @@ import json
 import os
 import platform
 import resource
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -50,6 +52,8 @@ PAYLOADS = ("canvas", "pixels")
 WRK_THREADS = 1  # one load-generator thread: it shares the 2 cores with the server
 WRK_TIMEOUT = "10s"
 READY_TIMEOUT = 60.0
+COLD_TRIES = 3  # start-to-ready measurements per server (interleaved), before the load runs
+GRANIAN_PKGS = os.environ.get("GRANIAN_PKGS", "/work/granian-pkgs")  # pip install --target (experiment)
 LUA = BENCH / "wrk" / "post_file.lua"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -95,6 +99,29 @@ def servers(port: int) -> dict[str, Server]:
         Server("service-w2", service, {"DIGITS_WORKERS": "2"}, note="2 workers"),
         Server("service-w3", service, {"DIGITS_WORKERS": "3"}, note="3 workers"),
         Server("service-w4", service, {"DIGITS_WORKERS": "4"}, note="4 workers"),
+        Server(
+            "service-granian",
+            [
+                PY,
+                "-m",
+                "granian",
+                "--interface",
+                "asgi",
+                "--factory",
+                "granian_app:app",
+                "--working-dir",
+                str(BENCH),
+                "--workers",
+                "2",
+                "--no-ws",
+                "--log-level",
+                "warning",
+                "--host",
+                HOST,
+            ],
+            {"PYTHONPATH": GRANIAN_PKGS, "DIGITS_WORKERS": "2", "PROMETHEUS_MULTIPROC_DIR": "@tmpdir"},
+            note="the service's app under Granian (ASGI), 2 workers",
+        ),
         Server(
             "bentoml",
             [
@@ -206,6 +233,10 @@ class Running:
         self.server = server
         self.port = int(server.argv[server.argv.index("--port") + 1])
         env = {**os.environ, **server.env}
+        self.tmpdir = None
+        if env.get("PROMETHEUS_MULTIPROC_DIR") == "@tmpdir":
+            self.tmpdir = tempfile.mkdtemp(prefix="bench-metrics-")
+            env["PROMETHEUS_MULTIPROC_DIR"] = self.tmpdir
         env.pop("DIGITS_PORT", None)
         self.log = open(RESULTS / f"server-{server.name}.log", "w")  # noqa: SIM115
         started = time.perf_counter()
@@ -217,7 +248,11 @@ class Running:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        self.cold_start_s = self._wait_ready(started)
+        try:
+            self.cold_start_s = self._wait_ready(started)
+        except BaseException:
+            self.stop()
+            raise
 
     def url(self, path: str) -> str:
         return f"http://{HOST}:{self.port}{path}"
@@ -245,6 +280,8 @@ class Running:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
         self.log.close()
+        if self.tmpdir:
+            shutil.rmtree(self.tmpdir, ignore_errors=True)
 
 
 def wrk_args(running: Running, payload: str, files: dict[str, Path]) -> tuple[str, list[str]]:
@@ -360,6 +397,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=ROUNDS)
     parser.add_argument("--duration", type=float, default=DURATION)
     parser.add_argument("--quick", action="store_true", help="1 round of 3 s runs")
+    parser.add_argument("--cold", type=int, default=COLD_TRIES, help="cold-start tries per server")
     parser.add_argument("--tag", default="", help="name suffix of the results file")
     args = parser.parse_args()
     if args.quick:
@@ -395,10 +433,16 @@ def main() -> None:
     }
     running: dict[str, Running] = {}
     try:
-        for name in names:  # start one at a time: cold start measured on a quiet machine
+        for _ in range(args.cold):  # start, ready, stop; servers interleaved
+            for name in names:
+                item = Running(known[name])
+                item.stop()
+                report["cold_start_s"].setdefault(name, []).append(item.cold_start_s)
+        for name in names:  # then start each for the load runs (one more cold start each)
             running[name] = Running(known[name])
-            report["cold_start_s"][name] = running[name].cold_start_s
-            print(f"{name}: ready in {report['cold_start_s'][name]:.2f} s", flush=True)
+            report["cold_start_s"].setdefault(name, []).append(running[name].cold_start_s)
+            tries = ", ".join(f"{t:.2f}" for t in report["cold_start_s"][name])
+            print(f"{name}: cold start to ready (s): {tries}", flush=True)
             for payload in payloads:
                 run_wrk(running[name], payload, 8, WARMUP, files)
         for round_ in range(args.rounds):
