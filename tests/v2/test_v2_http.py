@@ -274,9 +274,14 @@ def test_batch_over_the_limit(http: httpx.Client, v2_server: V2Server) -> None:
     assert len(body) < v2_server.max_body_bytes  # the batch limit, not the body limit, must answer
     response = http.post(INFER, content=body, headers=headers)
     assert_error(response, 400, f"over this server's limit of {v2_server.max_batch}")
-    at_limit = images(v2_server.max_batch)
-    response = http.post(INFER, json={"inputs": [image_input(at_limit)]})
-    assert response.status_code == 200
+    at_limit = batch[:-1]
+    body, headers = binary_request(
+        {"inputs": [image_input(at_limit, data=None, parameters={"binary_data_size": len(raw) - 3136})]},
+        [raw[:-3136]],
+    )
+    response = http.post(INFER, content=body, headers=headers)
+    assert response.status_code == 200, response.text
+    assert json.loads(response.content)["outputs"][0]["shape"] == [v2_server.max_batch, 10]
 
 
 def test_body_over_the_size_limit(http: httpx.Client, v2_server: V2Server) -> None:
