@@ -252,13 +252,22 @@ def test_decode_image_applies_orientation_and_takes_frame_0():
     assert getattr(gif, "tell", lambda: 0)() == 0
 
 
-def test_sixteen_bit_scales_like_eight_bit():
+@pytest.mark.parametrize("dark_on_light", [True, False])
+def test_sixteen_bit_scales_like_eight_bit(dark_on_light):
     """The same picture as 8-bit and as 16-bit (value * 257) gives the same digit."""
-    eight = 255 - INK
+    eight = 255 - INK if dark_on_light else INK
     sixteen = Image.fromarray(eight.astype(np.uint16) * 257)
     out8 = read_digit(encode(Image.fromarray(eight), "PNG"), max_pixels=MAX_PIXELS)
     out16 = read_digit(encode(sixteen, "PNG"), max_pixels=MAX_PIXELS)
     assert np.abs(out8.astype(int) - out16).max() <= 2
+
+
+def test_faint_sixteen_bit_is_faint():
+    """16-bit values are read on their own scale: a white digit at 2% of full scale is not ink."""
+    faint = Image.fromarray((INK.astype(np.uint16) * 5).astype(np.uint16))  # 0..1275 of 65535
+    assert faint.mode == "I;16"
+    with pytest.raises(NoInk):
+        read_digit(encode(faint, "PNG"), max_pixels=MAX_PIXELS)
 
 
 MODES = ["1", "L", "P", "RGB", "RGBA", "LA", "I", "I;16", "F", "CMYK", "YCbCr", "HSV"]
@@ -355,9 +364,15 @@ def png_header(width: int, height: int) -> bytes:
 
 @pytest.mark.parametrize(
     ("width", "height", "max_pixels"),
-    [(100_000, 100_000, MAX_PIXELS), (5_000, 5_000, 1_000_000), (1_001, 1_000, 1_000_000)],
-    ids=["beyond-pillow-bomb-limit", "over-configured-limit", "one-row-over"],
+    [
+        (100_000, 100_000, MAX_PIXELS),
+        (10_000, 10_000, MAX_PIXELS),
+        (5_000, 5_000, 1_000_000),
+        (1_001, 1_000, 1_000_000),
+    ],
+    ids=["beyond-pillow-bomb-error", "pillow-bomb-warning", "over-configured-limit", "one-row-over"],
 )
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
 def test_oversized_declared_dimensions_fail_before_decoding(width, height, max_pixels):
     tracemalloc.start()
     started = time.perf_counter()
