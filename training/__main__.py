@@ -63,7 +63,7 @@ def command_line(config: TrainConfig) -> str:
     parts = [PROGRAM]
     for f in dataclasses.fields(TrainConfig):
         value = getattr(config, f.name)
-        if f.name in {"progress", "data_dir", "out_dir", "report"} or value == getattr(default, f.name):
+        if f.name in TrainConfig.LOCAL_FIELDS or value == getattr(default, f.name):
             continue
         flag = "--" + f.name.replace("_", "-")
         if isinstance(value, bool):
@@ -75,14 +75,14 @@ def command_line(config: TrainConfig) -> str:
 
 def run(config: TrainConfig) -> dict[str, Any]:
     """Data -> train -> export (with parity check) -> model file -> report. Returns the metrics."""
-    # Imported here so that --help does not pay for importing torch.
+    data = load(config.source, config.data_dir, config.download)
+    # Imported only now, so that --help and data errors do not wait for torch.
     import torch
 
     from training import export, report
     from training.models import count_parameters
     from training.train import train
 
-    data = load(config.source, config.data_dir, config.download)
     result = train(config, data.train.subset(config.train_subset), data.val.subset(config.val_subset))
 
     proto = export.to_onnx(result.model)
@@ -142,7 +142,7 @@ def run(config: TrainConfig) -> dict[str, Any]:
         "test_images": len(test),
         "torch": torch.__version__,
         "command": command_line(config),
-        "settings": dataclasses.asdict(config) | {"data_dir": None, "out_dir": None},
+        "settings": config.recipe(),
         "history": history,
     }
     if config.report:
@@ -154,16 +154,21 @@ def run(config: TrainConfig) -> dict[str, Any]:
     return metrics
 
 
-def main(argv: list[str] | None = None) -> int:
-    config = parse_config(argv)
+def _parity_error() -> type[Exception]:
+    # Evaluated only when an exception reaches that except clause: importing export imports torch.
     from training.export import ParityError
 
+    return ParityError
+
+
+def main(argv: list[str] | None = None) -> int:
+    config = parse_config(argv)
     try:
         metrics = run(config)
     except DataError as error:
         print(f"{PROGRAM}: data error: {error}", file=sys.stderr)
         return 2
-    except ParityError as error:
+    except _parity_error() as error:
         print(f"{PROGRAM}: export check failed: {error}", file=sys.stderr)
         return 3
     except KeyboardInterrupt:

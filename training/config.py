@@ -8,7 +8,7 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from training.data import DEFAULT_DATA_DIR, REPO_ROOT
 
@@ -76,15 +76,13 @@ class TrainConfig:
     version: str = field(default="1", metadata=_help("model version (the Triton version folder)"))
     report: bool = field(default=True, metadata=_help("write metrics.json, figures and the model card"))
 
+    # Where things are read from and written to, and how the run looks: not part of the recipe.
+    LOCAL_FIELDS: ClassVar[tuple[str, ...]] = ("data_dir", "out_dir", "progress", "report")
+
+    def recipe(self) -> dict[str, Any]:
+        """The settings that determine the trained model (everything but LOCAL_FIELDS)."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in self.LOCAL_FIELDS}
+
     def to_json(self) -> str:
-        """The settings as JSON (paths relative to the repository where possible)."""
-
-        def plain(value: Any) -> Any:
-            if isinstance(value, Path):
-                try:
-                    return str(value.resolve().relative_to(REPO_ROOT))
-                except ValueError:
-                    return str(value)
-            return value
-
-        return json.dumps({k: plain(v) for k, v in dataclasses.asdict(self).items()}, sort_keys=True)
+        """The recipe as JSON: the ``settings`` entry of the model card."""
+        return json.dumps(self.recipe(), sort_keys=True)

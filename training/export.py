@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -40,12 +41,18 @@ class ExportModule(nn.Module):
 
 
 def to_onnx(model: nn.Module) -> onnx.ModelProto:
-    """Export with the TorchScript-based exporter (``dynamo=False``): a small, clean graph with a
-    dynamic batch axis, weights embedded (no external data)."""
+    """Export with the TorchScript-based exporter (``dynamo=False``): a small, clean graph (BatchNorm
+    folded into the convolutions) with a dynamic batch axis and the weights embedded (no external data).
+
+    Why not the default torch.export-based exporter of torch 2.14: it needs ``onnxscript``, which is
+    not among the training dependencies, and gains nothing for a plain feed-forward CNN. The legacy
+    path is deprecated but supported in 2.14; its deprecation warning is silenced here.
+    """
     module = ExportModule(model).eval()
     buffer = io.BytesIO()
     dummy = torch.zeros(2, 1, IMAGE_SIZE, IMAGE_SIZE)
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
         torch.onnx.export(
             module,
             (dummy,),
