@@ -43,17 +43,29 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Base URL of a `python -m service` started for the browser tests (default settings, bundled model).
+def ui_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Base URL of a running `python -m service` (default settings, the shipped model).
 
-    With UI_BASE_URL set, the tests use that running service instead (e.g. a deployed container).
+    UI_BASE_URL, when set, points the tests at a service already running (e.g. a deployed container).
+    Otherwise the suite's shared ``live_server`` (tests/conftest.py) is used, or, without one, a server of
+    our own.
     """
     if os.environ.get("UI_BASE_URL"):
         yield os.environ["UI_BASE_URL"].rstrip("/")
         return
+    try:
+        shared = request.getfixturevalue("live_server")
+    except pytest.FixtureLookupError:
+        shared = None
+    if shared is not None:
+        yield str(shared).rstrip("/")
+        return
+    yield from _own_server(tmp_path_factory.mktemp("ui_server") / "server.log")
+
+
+def _own_server(log_path: Path) -> Iterator[str]:
     port = _free_port()
     env = {**os.environ, "DIGITS_HOST": "127.0.0.1", "DIGITS_PORT": str(port), "DIGITS_WORKERS": "1"}
-    log_path = tmp_path_factory.mktemp("ui_server") / "server.log"
     with log_path.open("w") as log_file:  # a file, not a pipe: a chatty server can never block on it
         command = [sys.executable, "-m", "service"]
         process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT)
@@ -70,7 +82,7 @@ def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 pass
             if time.monotonic() > deadline:
                 pytest.fail(f"python -m service not ready after {STARTUP_TIMEOUT}s:\n{log_path.read_text()}")
-            time.sleep(0.2)
+            time.sleep(0.1)
         yield url
     finally:
         process.terminate()
