@@ -72,6 +72,7 @@ MAX_TRAJECTORY = 200
 GRAD_TOL = 1e-13  # full-batch gradient norm in standardized units (round-off floor is ~1e-16)
 DIVERGENCE_BOUND = 1e6  # |w| + |b| in standardized units; the optimum has |w| <= 1, b = 0
 MAX_ABS_VALUE = 1e100  # keeps squares and losses finite in float64
+MAX_SLOPE_SCALE = 1e150  # std y / std x; with MAX_ABS_VALUE keeps every reported number finite
 PERFECT_FIT_RTOL = 1e-12  # rms residual / rms y below this counts as a perfect fit (r2 for constant y)
 
 Status = Literal["converged", "max_epochs", "diverged"]
@@ -196,6 +197,11 @@ def _prepare(x: ArrayLike, y: ArrayLike, fit_intercept: bool) -> _Scaled:
         xc, yc, x_shift, y_shift = xa, ya, 0.0, 0.0
     x_scale = _rms(xc)
     y_scale = _rms(yc) or 1.0  # constant y (or all-zero y through the origin): any scale will do
+    if x_scale == 0.0 or not y_scale / x_scale <= MAX_SLOPE_SCALE:  # (0: subnormal spread rounded away)
+        raise FitError(
+            f"x varies too little for the spread of y (rms {x_scale:.3g} vs {y_scale:.3g}): "
+            "the slope would not fit in a float64"
+        )
     return _Scaled(xc / x_scale, yc / y_scale, x_shift, x_scale, y_shift, y_scale, fit_intercept, y_constant)
 
 
@@ -215,9 +221,10 @@ def _scaled_mse(d: _Scaled, w: float, b: float) -> float:
 
 def _r2(d: _Scaled, scaled_mse: float) -> float:
     """1 - SS_res / SS_tot (centered, as scikit-learn); constant y: 1.0 if the fit is perfect, else 0.0."""
-    if d.y_constant:
+    ys_var = float(np.var(d.ys))
+    if d.y_constant or ys_var == 0.0:  # (the latter: subnormal y whose spread rounds away)
         return 1.0 if scaled_mse <= PERFECT_FIT_RTOL**2 * float(np.mean(np.square(d.ys))) else 0.0
-    return 1.0 - scaled_mse / float(np.var(d.ys))
+    return 1.0 - scaled_mse / ys_var
 
 
 def _finite(v: float) -> float:

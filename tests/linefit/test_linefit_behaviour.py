@@ -6,6 +6,8 @@ from dataclasses import asdict
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from service.linefit import (
     DEFAULT_EPOCHS,
@@ -193,3 +195,24 @@ def test_work_units_and_budget():
     assert work_units(1000, 20) == 20_000
     assert work_units(10**6, DEFAULT_EPOCHS) <= DEFAULT_MAX_WORK_UNITS  # 10^6 points on defaults fit
     assert work_units(10**6, DEFAULT_EPOCHS + 1) > DEFAULT_MAX_WORK_UNITS
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    points=st.lists(st.tuples(st.floats(-1e100, 1e100), st.floats(-1e100, 1e100)), min_size=0, max_size=40),
+    lr=st.floats(1e-6, 10.0),
+    batch_size=st.integers(1, 50),
+    fit_intercept=st.booleans(),
+    record=st.booleans(),
+)
+def test_any_finite_input_gives_a_finite_result_or_fit_error(points, lr, batch_size, fit_intercept, record):
+    """Fuzz: subnormals, huge and tiny values, duplicates, any learning rate: never NaN/Inf, never a crash."""
+    x = [p[0] for p in points]
+    y = [p[1] for p in points]
+    opts = FitOptions(learning_rate=lr, batch_size=batch_size, epochs=50, fit_intercept=fit_intercept)
+    try:
+        result = fit_line(x, y, opts, record_trajectory=record)
+    except FitError:
+        return
+    assert result.status in ("converged", "max_epochs", "diverged")
+    assert_strict_json(result)
