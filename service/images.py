@@ -30,6 +30,7 @@ CENTRE = IMAGE_SIZE // 2  # MNIST's centres of mass (row, column index) are 14.0
 WORK_SIZE = 512  # larger pictures are reduced (by integer factors) to at most this longer side first
 FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF")  # JPEG includes camera MPO files
 UNIFORM_COLOUR_SPREAD = 48  # visible pixels of a transparent image within this gray range: alpha is the ink
+BLOCK_FILL = 0.6  # visible pixels filling this much of their bounding box are a picture, not strokes
 MIN_CONTRAST = 0.12  # ink must differ from the paper by this fraction of the paper's brightness
 MIN_INK_PIXELS = 2  # fewer strong-ink pixels than this (after speck removal) is a blank picture
 NOISE_SIGMAS = 4.0  # paper noise floor = median + this many robust sigmas of the background
@@ -98,10 +99,24 @@ def decode_image(data: bytes, *, max_pixels: int) -> Image.Image:
         ImageOps.exif_transpose(image, in_place=True)
         factor = math.ceil(max(image.size) / WORK_SIZE)
         if factor > 1:
-            image = image.reduce(factor)  # box average: cheap and anti-aliased
+            image = _reduce(image, factor)
     except Exception as error:
         raise UnreadableImage(f"the image data is corrupt or truncated: {_reason(error)}") from None
     return image
+
+
+def _reduce(image: Image.Image, factor: int) -> Image.Image:
+    """Shrink by an integer factor with a box average: cheap and anti-aliased, in any mode."""
+    if image.mode in ("1", "P", "PA"):  # bits and palette indices do not average: expand first
+        image = image.convert(
+            "RGBA" if image.has_transparency_data else ("L" if image.mode == "1" else "RGB")
+        )
+    elif image.mode.startswith("I;16"):  # Image.reduce has no 16-bit modes; keep the bit depth
+        values = np.asarray(image, dtype=np.uint32)
+        height, width = values.shape[0] // factor * factor, values.shape[1] // factor * factor
+        blocks = values[:height, :width].reshape(height // factor, factor, width // factor, factor)
+        return Image.fromarray((blocks.mean(axis=(1, 3)) + 0.5).astype(np.uint16))
+    return image.reduce(factor)
 
 
 def to_mnist(image: Image.Image) -> np.ndarray:
@@ -148,9 +163,17 @@ def _ink_map(image: Image.Image) -> tuple[Image.Image, bool]:
                 # A canvas export: strokes of one colour on a transparent background. The alpha is
                 # the ink, whatever the stroke colour (black on transparent or white on transparent).
                 return _stretch_alpha(alpha), False
-            # Real content with transparent parts: those parts are paper, the colour of the rest's paper.
+            # Content of several colours with transparent parts. If it fills its bounding box (a photo
+            # with transparent margins) it is mostly paper, and the transparent parts take the paper's
+            # colour; if it is sparse (strokes), they take the colour that contrasts with it.
             gray = np.asarray(image.convert("L"), dtype=np.float32)
-            paper = np.float32(np.median(gray[np.asarray(visible) > 0]))
+            shown = gray[np.asarray(visible) > 0]
+            middle = float(np.median(shown))
+            left, top, right, bottom = visible.getbbox() or (0, 0, 1, 1)
+            if shown.size >= BLOCK_FILL * (right - left) * (bottom - top):
+                paper = np.float32(middle)
+            else:
+                paper = np.float32(255 if middle < 128 else 0)
             weight = np.asarray(alpha, dtype=np.float32) * np.float32(1 / 255)
             return _ink_from_gray((gray * weight + paper * (1 - weight)) * np.float32(1 / 255)), True
         image = image.convert("L")

@@ -73,7 +73,7 @@ def canvas_export(digit: np.ndarray, rng: np.random.Generator) -> bytes:
     alpha[top : top + size, left : left + size] = np.round(upscale(digit, size) * 255).astype(np.uint8)
     rgba = np.zeros((280, 280, 4), np.uint8)
     rgba[..., 3] = alpha
-    return encode(Image.fromarray(rgba), "PNG")
+    return encode(Image.fromarray(rgba), "PNG", compress_level=1)  # pixels as browsers export them
 
 
 def white_on_black_jpeg(digit: np.ndarray, rng: np.random.Generator) -> bytes:

@@ -209,6 +209,24 @@ def test_pictures_read_as_the_same_digit(make):
     assert_reads_as_reference(make())
 
 
+def large(mode: str) -> bytes:
+    """The dark-on-light "7" at 1500x1500 (reduced on decode) in a mode Image.reduce cannot average."""
+    gray = np.asarray(Image.fromarray(255 - INK).resize((1500, 1500), Image.Resampling.BICUBIC))
+    if mode == "I;16":
+        return encode(Image.fromarray(gray.astype(np.uint16) * 257), "PNG")
+    if mode == "P+transparency":
+        paletted = Image.fromarray(gray).convert("P")
+        return encode(paletted, "PNG", transparency=int(np.asarray(paletted)[0, 0]))
+    return encode(Image.fromarray(gray).convert(mode), "TIFF" if mode == "CMYK" else "PNG")
+
+
+@pytest.mark.parametrize("mode", ["1", "P", "P+transparency", "I;16", "LA", "RGBA", "CMYK"])
+def test_large_pictures_in_every_mode(mode):
+    data = large(mode)
+    assert max(decode_image(data, max_pixels=MAX_PIXELS).size) <= 512
+    assert_reads_as_reference(data)
+
+
 def test_tiny_8x8_still_reads():
     assert_reads_as_reference(tiny(), similar=0.75)
 
@@ -293,6 +311,14 @@ def test_transparent_parts_of_a_photo_count_as_paper():
     rgba = np.zeros((300, 300, 4), np.uint8)
     rgba[50:250, 50:250, :3] = (255 - INK)[..., None]
     rgba[50:250, 50:250, 3] = 255
+    assert_reads_as_reference(encode(Image.fromarray(rgba, "RGBA"), "PNG"))
+
+
+def test_sparse_strokes_of_several_colours_on_transparent():
+    """Strokes whose colour varies (anti-aliased against a white matte, as GIFs are) on transparency."""
+    rgba = np.zeros((*INK.shape, 4), np.uint8)
+    rgba[..., :3] = (255 - INK)[..., None]  # edges gray, cores black
+    rgba[..., 3] = np.where(INK > 0, 255, 0)  # binary alpha
     assert_reads_as_reference(encode(Image.fromarray(rgba, "RGBA"), "PNG"))
 
 
