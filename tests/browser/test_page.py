@@ -207,7 +207,8 @@ def test_clicking_the_plot_adds_a_point(desktop: OpenPage) -> None:
     expect(page.locator("#point-count")).to_have_text("100")
     page.mouse.click(box["x"] + 0.8 * box["width"], box["y"] + 0.8 * box["height"])  # far below the line
     expect(page.locator("#point-count")).to_have_text("101")
-    run_fit(page)
+    page.emulate_media(reduced_motion="reduce")
+    run_fit(page, animated=False)
     assert number(page, "fit-slope") < 3.0  # a point below the line on the right pulls the slope down
     assert_clean(problems)
 
@@ -225,6 +226,7 @@ def test_small_learning_rate_crawls(desktop: OpenPage) -> None:
 
 def test_controls_work_from_the_keyboard(desktop: OpenPage) -> None:
     page, problems = desktop
+    page.emulate_media(reduced_motion="reduce")
     page.get_by_label("Learning rate", exact=True).fill("0.3")
     page.get_by_label("Epochs").fill("50")
     page.get_by_label("Epochs").press("Enter")  # submits the form: Run
@@ -251,7 +253,8 @@ def test_screenshots(size: str, request: pytest.FixtureRequest, screenshots) -> 
     page, problems = request.getfixturevalue(size)
     draw(page, vertical_stroke())
     prediction(page)
-    run_fit(page)
+    page.emulate_media(reduced_motion="reduce")  # the end state is what the screenshot shows
+    run_fit(page, animated=False)
     page.locator("#card-name").scroll_into_view_if_needed()
     expect(page.locator("#card-name")).not_to_have_text("…")
     width = (DESKTOP if size == "desktop" else PHONE)["width"]
