@@ -170,7 +170,7 @@ class FitLineRequest(StrictModel):
     def _one_form(self) -> FitLineRequest:
         if self.points is not None:
             if self.x is not None or self.y is not None:
-                raise ValueError("send either x and y, or points - not both")
+                raise ValueError("send either x and y, or points, not both")
         elif self.x is None or self.y is None:
             raise ValueError("send x and y (lists of the same length), or points ([[x, y], ...])")
         elif len(self.x) != len(self.y):

@@ -7,17 +7,19 @@ points x epochs) and runs in a worker thread so the event loop stays free.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import anyio.to_thread
-from litestar import Controller, post
+from litestar import Controller, Request, post
 from litestar.connection import ASGIConnection
+from litestar.di import NamedDependency
 from litestar.handlers import BaseRouteHandler
-from litestar.params import Parameter
+from litestar.openapi.spec import OpenAPIMediaType, RequestBody
+from litestar.params import QueryParameter
 
 from service import linefit
 from service.errors import ApiError
-from service.openapi import ApiOperation, problem_responses
+from service.openapi import json_schema, operation_with_body, problem_responses
 from service.schemas import ClosedFormFit, FitLineRequest, FitLineResponse, FitOptionsUsed
 from service.settings import Settings
 
@@ -78,6 +80,15 @@ def run_fit(request: FitLineRequest, settings: Settings, *, trajectory: bool) ->
     )
 
 
+# The body is validated here with pydantic itself: Litestar's own pydantic decoding passes strict=False,
+# which would accept "yes" for a bool and "1" for a number.
+BODY = RequestBody(
+    content={"application/json": OpenAPIMediaType(schema=json_schema(FitLineRequest))},  # type: ignore[arg-type]
+    description="points as x and y, or as points, plus SGD options",
+    required=True,
+)
+
+
 class FitLineController(Controller):
     path = "/fit-line"
     tags: ClassVar[list[str]] = ["line fit"]
@@ -86,7 +97,7 @@ class FitLineController(Controller):
         status_code=200,
         guards=[json_only],
         summary="Fit y = slope * x + intercept by mini-batch SGD",
-        operation_class=ApiOperation,
+        operation_class=operation_with_body(BODY),
         responses=problem_responses(
             415,
             422,
@@ -96,13 +107,15 @@ class FitLineController(Controller):
     )
     async def fit_line(
         self,
-        data: FitLineRequest,
-        settings: Settings,
-        include: Literal["trajectory"] | None = Parameter(
-            query="include", description="'trajectory': also return [slope, intercept] along the way"
-        ),
+        request: Request,
+        settings: NamedDependency[Settings],
+        include: Annotated[
+            Literal["trajectory"] | None,
+            QueryParameter(description="'trajectory': also return [slope, intercept] along the way"),
+        ] = None,
     ) -> FitLineResponse:
         """SGD on the mean squared error, beside the exact least-squares answer (``closed_form``)."""
+        data = FitLineRequest.model_validate_json(await request.body())
         return await anyio.to_thread.run_sync(
             lambda: run_fit(data, settings, trajectory=include == "trajectory")
         )

@@ -6,6 +6,7 @@ from typing import ClassVar
 
 import anyio.to_thread
 from litestar import Controller, Request, get
+from litestar.di import NamedDependency
 
 from service.errors import ApiError
 from service.model import DigitModel
@@ -27,7 +28,7 @@ class HealthController(Controller):
         summary="Readiness",
         responses=problem_responses(503, _503="the model failed its test inference"),
     )
-    async def readyz(self, request: Request, model: DigitModel) -> Ready:
+    async def readyz(self, request: Request, model: NamedDependency[DigitModel]) -> Ready:
         """The model is loaded and answers: one real inference on a blank image, in the inference pool."""
         try:
             await anyio.to_thread.run_sync(model.self_test, limiter=request.app.state.inference_limiter)

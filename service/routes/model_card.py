@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from litestar import Controller, get
+from litestar.di import NamedDependency
 
 from service.model import DigitModel
 from service.openapi import ApiOperation
@@ -57,7 +58,9 @@ class ModelCardController(Controller):
     tags: ClassVar[list[str]] = ["model"]
 
     @get(sync_to_thread=False, operation_class=ApiOperation, summary="The model card")
-    def model_card(self, model: DigitModel, settings: Settings) -> ModelCard:
+    def model_card(
+        self, model: NamedDependency[DigitModel], settings: NamedDependency[Settings]
+    ) -> ModelCard:
         """Name, version, test/validation metrics, training recipe and history from the ONNX metadata, the
         input/output contract, and the limits this server enforces."""
         return build_card(model, settings)

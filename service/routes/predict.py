@@ -18,15 +18,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 import anyio.to_thread
 import numpy as np
 import pydantic_core
 from litestar import Controller, Request, post
 from litestar.datastructures import UploadFile
+from litestar.di import NamedDependency
 from litestar.openapi.spec import Encoding, OpenAPIMediaType, RequestBody, Schema
-from litestar.params import Parameter
+from litestar.params import QueryParameter
 
 import contract
 from service import images
@@ -40,10 +41,10 @@ from service.telemetry import record_predictions
 IMAGE_FIELD = "image"
 ACCEPTED = "application/json, multipart/form-data (field 'image') or a raw image/* body"
 
-Include = Literal["preprocessed"]
-INCLUDE = Parameter(
-    query="include", description="'preprocessed': also return the 28x28 the model saw (base64 PNG)"
-)
+IncludeQuery = Annotated[
+    Literal["preprocessed"] | None,
+    QueryParameter(description="'preprocessed': also return the 28x28 the model saw (base64 PNG)"),
+]
 
 
 @dataclass
@@ -87,7 +88,8 @@ def _json_inputs(body: bytes, settings: Settings, *, batch: bool) -> Inputs:
         grids = BatchPixelsRequest.model_validate(document).instances
     else:
         grids = [PixelsRequest.model_validate(document).pixels]
-    pixels = np.asarray(grids, dtype=np.float32).reshape(-1, contract.IMAGE_SIZE, contract.IMAGE_SIZE)
+    side = contract.IMAGE_SIZE  # each grid may be flat or rows on its own: reshape one by one
+    pixels = np.stack([np.asarray(grid, dtype=np.float32).reshape(side, side) for grid in grids])
     return Inputs(pixels=pixels)
 
 
@@ -207,7 +209,11 @@ class PredictController(Controller):
         ),
     )
     async def predict(
-        self, request: Request, model: DigitModel, settings: Settings, include: Include | None = INCLUDE
+        self,
+        request: Request,
+        model: NamedDependency[DigitModel],
+        settings: NamedDependency[Settings],
+        include: IncludeQuery = None,
     ) -> Prediction:
         """A picture as people send it (photo of paper, canvas export, JPEG, printed digit) is brought
         to MNIST format first; JSON pixels are used as they are."""
@@ -226,7 +232,11 @@ class PredictController(Controller):
         ),
     )
     async def predict_batch(
-        self, request: Request, model: DigitModel, settings: Settings, include: Include | None = INCLUDE
+        self,
+        request: Request,
+        model: NamedDependency[DigitModel],
+        settings: NamedDependency[Settings],
+        include: IncludeQuery = None,
     ) -> BatchPrediction:
         """Several pictures (repeated ``image`` fields) or ``{"instances": [pixels, ...]}``, in order."""
         inputs = await read_inputs(request, settings, batch=True)
