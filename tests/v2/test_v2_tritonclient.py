@@ -5,6 +5,7 @@ Probabilities are compared with onnxruntime run directly on the same model file 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 
 import numpy as np
@@ -160,3 +161,29 @@ def test_infer_errors_reach_tritonclient_as_messages(
     with pytest.raises(InferenceServerException, match="must have datatype FP32, got 'FP64'") as info:
         client.infer("digits", [as_double])
     assert info.value.status() == "400"
+
+
+def test_asyncio_client_too(v2_server: V2Server, reference: ort.InferenceSession, images: np.ndarray) -> None:
+    """tritonclient.http.aio (aiohttp) frames requests and reads responses the same way."""
+    import tritonclient.http.aio as triton_aio
+
+    async def run() -> tuple[bool, np.ndarray, np.ndarray]:
+        client = triton_aio.InferenceServerClient(url=v2_server.host_port)
+        try:
+            ready = await client.is_model_ready("digits")
+            results = []
+            for binary in (True, False):
+                model_input = triton_aio.InferInput("image", list(images.shape), "FP32")
+                model_input.set_data_from_numpy(images, binary_data=binary)
+                output = triton_aio.InferRequestedOutput("probabilities", binary_data=binary)
+                result = await client.infer("digits", [model_input], outputs=[output])
+                results.append(result.as_numpy("probabilities"))
+            return ready, results[0], results[1]
+        finally:
+            await client.close()
+
+    ready, from_binary, from_json = asyncio.run(run())
+    assert ready
+    want = expected(reference, images)
+    np.testing.assert_allclose(from_binary, want, atol=TOLERANCE)
+    np.testing.assert_allclose(from_json, want, atol=TOLERANCE)
