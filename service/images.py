@@ -6,7 +6,7 @@ person sends it (a paper photo, a canvas export with a transparent background, a
 is brought to exactly that form here, so the model sees what it was trained on:
 
     decode (size checked before pixels are read; JPEGs decoded at reduced scale; EXIF orientation)
-    -> ink map in [0, 1] (alpha when a canvas export's colour is uniform, else luminance with
+    -> ink map 0..255 (alpha when a canvas export's colour is uniform, else luminance with
        polarity detected, uneven lighting flattened, paper noise cut off, stroke levels stretched)
     -> crop to the ink's bounding box -> longer side 20 px -> 28x28 centred on the centre of mass.
 
@@ -39,10 +39,8 @@ STRONG_INK = 64  # the bounding box is that of pixels at least this bright (of 2
 SMALL = 64  # below this shorter side: no lighting flattening, no speck removal (nothing to average)
 BORDER = 0.05  # the paper's colour is read from this outer fraction of each side
 
-
-_STRONG = [255 if value >= STRONG_INK else 0 for value in range(256)]  # lookup table for Image.point
-
-
+# Lookup tables for Image.point (thresholds applied in C).
+_STRONG = [255 if value >= STRONG_INK else 0 for value in range(256)]
 _VISIBLE = [255 if value >= 128 else 0 for value in range(256)]  # alpha -> mask of what one sees
 _ANY = [255 if value > 0 else 0 for value in range(256)]
 _MAJORITY = [255 if value >= 128 else 0 for value in range(256)]  # 5 of 9 neighbours set, after BoxBlur(1)
@@ -82,8 +80,12 @@ def decode_image(data: bytes, *, max_pixels: int) -> Image.Image:
         image = Image.open(io.BytesIO(data), formats=FORMATS)
     except Image.DecompressionBombError as error:
         raise ImageTooLarge(f"the image is too large: {error}") from None
+    except Image.UnidentifiedImageError:
+        raise UnreadableImage(
+            f"not a readable image: the accepted formats are {', '.join(FORMATS)}"
+        ) from None
     except Exception as error:  # Pillow's plugins raise many kinds; all mean "not an image we read"
-        raise UnreadableImage(f"not a readable image ({', '.join(FORMATS)}): {_reason(error)}") from None
+        raise UnreadableImage(f"not a readable image: {_reason(error)}") from None
     width, height = image.size
     if width < 1 or height < 1:
         raise UnreadableImage(f"the image declares an empty size {width}x{height}")
@@ -100,6 +102,8 @@ def decode_image(data: bytes, *, max_pixels: int) -> Image.Image:
         factor = math.ceil(max(image.size) / WORK_SIZE)
         if factor > 1:
             image = _reduce(image, factor)
+    except Image.DecompressionBombError as error:
+        raise ImageTooLarge(f"the image is too large: {error}") from None
     except Exception as error:
         raise UnreadableImage(f"the image data is corrupt or truncated: {_reason(error)}") from None
     return image
