@@ -213,6 +213,16 @@ def test_clicking_the_plot_adds_a_point(desktop: OpenPage) -> None:
     assert_clean(problems)
 
 
+def test_options_the_service_refuses_show_its_reason(desktop: OpenPage) -> None:
+    page, problems = desktop
+    page.get_by_label("Learning rate", exact=True).fill("50")  # above the service's documented maximum
+    run_fit(page, animated=False)
+    expect(page.locator("#linefit")).to_have_attribute("data-fit-state", "error")
+    expect(page.locator("#fit-message")).to_contain_text("learning_rate")  # the service's own detail
+    expect(page.get_by_test_id("fit-slope")).to_have_text("–")
+    assert_clean(problems, allowed=("status of 422",))
+
+
 def test_small_learning_rate_crawls(desktop: OpenPage) -> None:
     page, problems = desktop
     page.emulate_media(reduced_motion="reduce")  # the page then shows the end at once (and the test is quick)
