@@ -1,38 +1,49 @@
 # The digits service image, and a `train` target that retrains the model into a mounted models/ folder.
 #
-#   docker build -t digits-service .                       # runtime image (the default, last-but-one stage)
+#   docker build -t digits-service .                       # runtime image (the default: last stage)
 #   docker build --target runtime -t digits-service .
 #   docker build --target train -t digits-train .          # large: torch (CPU) + the training package
 #
-# The runtime image holds a venv with the service and its pinned base dependencies (requirements/
-# service.lock), plus models/. No torch, no compilers, no tests, no pip caches, no training code.
+# The runtime image holds a venv with the service's pinned base dependencies (requirements/
+# service.lock), the service itself (/opt/service) and models/. No torch, no compilers, no pip, no
+# tests, no caches, no training code.
 # PYTHON_IMAGE is a pinned python:3.11 slim tag; any image with python3 + venv works (CI here builds on
 # a debootstrap stand-in, see scripts/container-smoke.sh).
 ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
 
-# ------------------------------------------------------------------------------------------- build
-# A venv at /opt/venv with the locked dependencies, then the service itself (no deps: they are locked).
-FROM ${PYTHON_IMAGE} AS build
+# -------------------------------------------------------------------------------------------- deps
+# A venv at /opt/venv with the locked dependencies only: rebuilt when the lock changes, not the code.
+FROM ${PYTHON_IMAGE} AS deps
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PATH=/opt/venv/bin:$PATH
 RUN python3 -m venv /opt/venv
+COPY requirements/service.lock /tmp/service.lock
+RUN pip install --no-cache-dir -r /tmp/service.lock \
+    && pip check \
+    && find /opt/venv -depth -type d -name tests -path '*/site-packages/*' -exec rm -rf {} +
+
+# -------------------------------------------------------------------------------------------- venv
+# What the runtime copies: the same venv without pip and setuptools (a runtime never installs).
+FROM deps AS venv
+RUN pip uninstall --yes pip setuptools
+
+# ------------------------------------------------------------------------------------------- build
+# The service as an installed distribution (its metadata feeds /v2's server version) in its own
+# folder, so a code change rebuilds a layer of kilobytes, not the 250 MB venv. Only what the service
+# needs is copied: setuptools' package finder (include = service*, training*) then finds the service
+# package and the top-level contract module, and no training/.
+FROM deps AS build
 WORKDIR /src
-# Dependencies first: this layer is rebuilt only when the lock changes, not when the code does.
-COPY requirements/service.lock requirements/service.lock
-RUN pip install --no-cache-dir -r requirements/service.lock
-# Only what the service needs; training/ is not in the context's copy, so setuptools' package finder
-# (include = service*, training*) finds the service package and the top-level contract module only.
 COPY pyproject.toml README.md contract.py ./
 COPY service/ service/
-# pip check: the lock is complete and consistent. Then drop what a runtime never uses: pip, setuptools
-# and the dependencies' own test suites.
-RUN pip install --no-cache-dir --no-deps . \
-    && pip check \
-    && pip uninstall --yes pip setuptools \
-    && find /opt/venv -depth -type d -name tests -path '*/site-packages/*' -exec rm -rf {} + \
-    && python -c "import service, contract" \
-    && ! python -c "import training" 2>/dev/null
+# pip check with the service on the path: the locked venv satisfies the service's own requirements.
+# The import checks run outside /src, so they see only what /opt/service holds.
+WORKDIR /
+RUN pip install --no-cache-dir --no-deps --target /opt/service /src \
+    && PYTHONPATH=/opt/service pip check \
+    && PYTHONPATH=/opt/service python -c "import service.app, contract" \
+    && ! PYTHONPATH=/opt/service python -c "import training" 2>/dev/null
 
 # ----------------------------------------------------------------------------------------- train
 # Offline retraining: `docker compose --profile train run --rm train` writes models/digits/ into the
@@ -64,15 +75,19 @@ CMD ["python", "-m", "training"]
 # --------------------------------------------------------------------------------------- runtime
 FROM ${PYTHON_IMAGE} AS runtime
 ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONPATH=/opt/service \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
+    HOME=/tmp \
     DIGITS_HOST=0.0.0.0 \
     DIGITS_PORT=8000 \
     DIGITS_MODEL_PATH=/app/models/digits/1/model.onnx
-COPY --from=build /opt/venv /opt/venv
+# Three layers, least often changed first: dependencies, model, code. All owned by root and readable
+# by everyone: the service user can read them, not change them.
+COPY --from=venv /opt/venv /opt/venv
 WORKDIR /app
-# Owned by root, readable by everyone: the service user can read the model but not change it.
 COPY models/ models/
+COPY --from=build /opt/service /opt/service
 USER 10001:10001
 EXPOSE 8000
 # No curl in a slim image: Python's urllib. Written without spaces on purpose, because podman's

@@ -10,7 +10,7 @@
 #
 #   scripts/container-smoke.sh                 # build + run + check
 #   SMOKE_REBUILD_BASE=1 scripts/container-smoke.sh   # rebuild the stand-in base image too
-set -euo pipefail
+set -Eeuo pipefail
 cd "$(dirname "$0")/.."
 
 STATE=${SMOKE_STATE:-/var/tmp/digits-podman}           # podman storage + base rootfs, kept across runs
@@ -18,7 +18,7 @@ BASE_IMAGE=localhost/python:3.11-slim
 IMAGE=${SMOKE_IMAGE:-localhost/digits-service:smoke}
 NAME=digits-smoke-$$
 MAX_IMAGE_MB=${SMOKE_MAX_IMAGE_MB:-400}
-PY=.venv/bin/python
+PY=${SMOKE_PYTHON:-.venv/bin/python}  # the host side: Pillow, httpx
 
 # ---------------------------------------------------------------------------------------------- helpers
 fail() {
@@ -53,6 +53,7 @@ cleanup() {
     exit "$rc"
 }
 trap cleanup EXIT
+trap 'echo "container-smoke: FAIL: line $LINENO: \"$BASH_COMMAND\" exited with status $?" >&2' ERR
 
 # ------------------------------------------------------------------------------------ preconditions
 [ "$(id -u)" = 0 ] || fail "run as root (podman with runc and debootstrap need it here)"
@@ -105,7 +106,7 @@ build_base_image() {
         "$rootfs"/usr/share/man/* "$rootfs"/usr/share/info/* "$rootfs"/usr/share/locale/*
     find "$rootfs"/usr/share/doc -type f ! -name copyright -delete
     find "$rootfs"/usr/share/doc -type d -empty -delete
-    tar -C "$rootfs" -c . | podman import --change 'ENV LANG=C.UTF-8' - "$BASE_IMAGE" >/dev/null ||
+    tar -C "$rootfs" -c . | podman import --change 'ENV LANG=C.UTF-8' - "$BASE_IMAGE" >/dev/null 2>&1 ||
         fail "podman import of the base rootfs failed"
     rm -rf --one-file-system "$rootfs"
 }
@@ -119,14 +120,23 @@ else
 fi
 
 # ------------------------------------------------------------------------------------------- build
-step_start "build $IMAGE"
-if ! podman build --pull=never --network host --format docker --target runtime \
-    --build-arg PYTHON_IMAGE="$BASE_IMAGE" -t "$IMAGE" . >"$STATE/build.log" 2>&1; then
-    tail -n 40 "$STATE/build.log" >&2
-    fail "podman build failed (full log: $STATE/build.log)"
-fi
-podman image prune -f >/dev/null 2>&1 || true # drop the previous build's dangling layers
-step_end "image build"
+build() { # target tag
+    if ! podman build --pull=never --network host --format docker --target "$1" \
+        --build-arg PYTHON_IMAGE="$BASE_IMAGE" -t "$2" . >>"$STATE/build.log" 2>&1; then
+        tail -n 40 "$STATE/build.log" >&2
+        fail "podman build --target $1 failed (full log: $STATE/build.log)"
+    fi
+}
+: >"$STATE/build.log"
+# The dependency venv first, tagged, so pruning the previous build's dangling layers below keeps it as
+# the cache: the next build reinstalls dependencies only when requirements/service.lock changes.
+step_start "build the dependency venv (stage venv; cached unless the lock changed)"
+build venv "$IMAGE-venv"
+step_end "image build: dependencies"
+step_start "build $IMAGE (stage runtime)"
+build runtime "$IMAGE"
+podman image prune -f >/dev/null 2>&1 || true
+step_end "image build: service"
 
 size_bytes=$(podman image inspect --format '{{.Size}}' "$IMAGE")
 base_bytes=$(podman image inspect --format '{{.Size}}' "$BASE_IMAGE")
@@ -219,6 +229,12 @@ with httpx.Client(base_url=url, timeout=10) as client:
             f"container-smoke:    POST /predict (drawn {digit}) -> label {body['label']}, "
             f"confidence {body.get('confidence'):.3f}, model {body.get('model')}"
         )
+    # The service is an installed distribution in the image: /v2 reports its version from the metadata.
+    response = client.get("/v2")
+    check(response.status_code == 200, f"GET /v2 -> {response.status_code} {response.text[:200]}")
+    server = response.json()
+    check(server.get("version") not in (None, "0+unknown"), f"GET /v2: no package version: {server}")
+    print(f"container-smoke:    GET /v2 -> {server.get('name')} {server.get('version')}")
     response = client.post("/predict", files={"image": ("not.png", b"this is not an image", "image/png")})
     check(400 <= response.status_code < 500, f"POST /predict with garbage -> {response.status_code}, expected a 4xx")
     print(f"container-smoke:    POST /predict (not an image) -> {response.status_code}")
@@ -240,12 +256,14 @@ case "$out" in *ModuleNotFoundError*) ;; *) fail "'import training' failed for a
 echo "container-smoke:    import torch / import training -> ModuleNotFoundError (absent)"
 app=$(podman exec "$NAME" ls -A /app | tr '\n' ' ')
 [ "$app" = "models " ] || fail "/app should hold only models/, it holds: $app"
+code=$(podman exec "$NAME" sh -c 'cd /opt/service && ls -d -- * | grep -v -x -e service -e contract.py -e "digits_service-.*[.]dist-info" -e __pycache__' || true)
+[ -z "$code" ] || fail "/opt/service should hold only the service, contract.py and its metadata: $code"
 podman exec "$NAME" sh -c 'find / -xdev \( -name training -o -name tests -o -name "*.whl" \) \
-    -not -path "/proc/*" -not -path "/usr/share/*" 2>/dev/null' >"$WORK/leftovers"
+    -not -path "/usr/share/*" 2>/dev/null || true' >"$WORK/leftovers"
 [ ! -s "$WORK/leftovers" ] || fail "unexpected files in the image: $(tr '\n' ' ' <"$WORK/leftovers")"
 podman exec "$NAME" sh -c 'command -v gcc || command -v cc || command -v pip' >/dev/null &&
     fail "a compiler or pip is present in the runtime image"
-echo "container-smoke:    /app = models/ only; no training/, tests/, wheels, compilers or pip"
+echo "container-smoke:    /app = models/, /opt/service = service + contract only; no training/, tests/, wheels, compilers or pip"
 podman exec "$NAME" sh -c 'touch /app/probe' 2>/dev/null && fail "the root filesystem is writable"
 podman exec "$NAME" sh -c 'touch /tmp/probe && rm /tmp/probe' || fail "/tmp (tmpfs) is not writable"
 echo "container-smoke:    root filesystem read-only, /tmp writable"

@@ -25,12 +25,14 @@ def test_hadolint_is_clean_at_warning_level() -> None:
 
 def test_stages_and_default_target() -> None:
     global_args, by_name, stages = dockerfile()
-    assert {"build", "runtime", "train"} <= set(by_name)
+    assert {"deps", "venv", "build", "runtime", "train"} <= set(by_name)
     # A plain `docker build .` (no --target) must give the service, not the training image.
     assert stages[-1].name == "runtime"
-    # Every stage starts from the same pinned Python image, overridable with --build-arg.
+    # The base is a pinned Python tag, overridable with --build-arg.
     assert re.fullmatch(r"python:3\.11\.\d+-slim(-bookworm)?", global_args["PYTHON_IMAGE"])
-    assert {stage.base for stage in stages} == {"${PYTHON_IMAGE}"}
+    # Every stage starts from the one pinned Python image (directly or via another stage).
+    assert {stage.base for stage in stages} <= {"${PYTHON_IMAGE}", *by_name}
+    assert by_name["runtime"].base == by_name["train"].base == "${PYTHON_IMAGE}"
 
 
 def test_runtime_stage_runs_the_service_as_a_fixed_non_root_user() -> None:
@@ -48,14 +50,25 @@ def test_runtime_stage_runs_the_service_as_a_fixed_non_root_user() -> None:
     assert "DIGITS_MODEL_PATH=/app/models/" in env  # the installed package cannot find a repo root
 
 
-def test_runtime_stage_copies_only_the_venv_and_the_models() -> None:
+def test_runtime_stage_copies_only_the_venv_the_service_and_the_models() -> None:
     _, by_name, _ = dockerfile()
-    copies = by_name["runtime"].all("COPY")
-    assert copies == ["--from=build /opt/venv /opt/venv", "models/ models/"]
-    assert not by_name["runtime"].all("RUN")  # nothing installed or compiled in the final stage
+    runtime = by_name["runtime"]
+    assert runtime.all("COPY") == [
+        "--from=venv /opt/venv /opt/venv",
+        "models/ models/",
+        "--from=build /opt/service /opt/service",
+    ]
+    assert not runtime.all("RUN")  # nothing installed or compiled in the final stage
+    assert "PYTHONPATH=/opt/service" in " ".join(runtime.all("ENV"))
+    # The service's sources come from the build stage, which copies neither training/ nor tests/.
     build_copies = " ".join(by_name["build"].all("COPY"))
+    assert "service/" in build_copies
     assert "training" not in build_copies
     assert "tests" not in build_copies
+    # The venv the runtime gets is the locked dependencies minus pip; the service is installed apart.
+    assert by_name["venv"].base == "deps"
+    assert by_name["build"].base == "deps"
+    assert "requirements/service.lock" in " ".join(by_name["deps"].all("COPY"))
 
 
 def test_healthcheck_probes_healthz_with_python_only() -> None:
