@@ -229,8 +229,11 @@ def _ink_from_gray(gray: np.ndarray) -> Image.Image:
     # 2x2 averages: half the noise for the statistics below, a quarter of the pixels to sort.
     smooth = gray
     if min(height, width) >= 8:
-        even = gray[: height // 2 * 2, : width // 2 * 2]
-        smooth = even.reshape(height // 2, 2, width // 2, 2).mean(axis=(1, 3))
+        half_h, half_w = height // 2 * 2, width // 2 * 2
+        smooth = gray[0:half_h:2, 0:half_w:2] + gray[1:half_h:2, 0:half_w:2]
+        smooth += gray[0:half_h:2, 1:half_w:2]
+        smooth += gray[1:half_h:2, 1:half_w:2]
+        smooth *= np.float32(0.25)
     paper = float(np.median(_border(smooth)))
     # Polarity: the ink is whichever extreme lies farther from the paper's colour.
     dark_ink = paper - float(smooth.min()) > float(smooth.max()) - paper
@@ -238,9 +241,11 @@ def _ink_from_gray(gray: np.ndarray) -> Image.Image:
     background = _background(np.float32(1) - smooth if dark_ink else smooth, (width, height))
     # Flat-field: the ink's contrast relative to the paper under it (uneven light divides out).
     ink = (raw - background) / np.maximum(np.float32(1) - background, np.float32(1e-3))
-    levels = (np.clip(ink, 0, 1, out=ink) * np.float32(255) + np.float32(0.5)).astype(np.uint8)
+    levels = Image.fromarray(
+        (np.clip(ink, 0, 1, out=ink) * np.float32(255) + np.float32(0.5)).astype(np.uint8)
+    )
 
-    histogram = np.bincount(levels.ravel(), minlength=256)
+    histogram = np.asarray(levels.histogram())
     threshold = _otsu(histogram)
     if not histogram[threshold + 1 :].any():
         raise NoInk("the image has no ink: it is a uniform colour")
@@ -258,7 +263,7 @@ def _ink_from_gray(gray: np.ndarray) -> Image.Image:
             "the image has no ink: nothing stands out from the background "
             f"(contrast {max(top - floor, 0) / 255:.2f}, needs {MIN_CONTRAST})"
         )
-    return Image.fromarray(levels).point(_levels_lut(floor, top))
+    return levels.point(_levels_lut(floor, top))
 
 
 def _background(raw: np.ndarray, size: tuple[int, int]) -> np.ndarray | np.float32:
