@@ -28,6 +28,7 @@ MODEL_PATH = Path(__file__).resolve().parents[2] / "models" / "digits" / "1" / "
 DIGITS = 1000  # every 10th of the 10k MNIST test digits
 MARGIN = 0.01  # a realistic variant may score at most 1 percentage point below clean on the same digits
 PRINTED_MIN = 0.93  # printed digits (fonts are not handwriting): measured, see the report below
+MIN_SYSTEM_FONTS = 4  # fonts-dejavu-core alone has 6 upright faces, fonts-liberation 8 more
 PRINTED_SIZES = (40, 80, 160)  # font sizes in px: small in a big frame up to filling it
 MAX_PIXELS = 40_000_000
 SEED = 0
@@ -87,7 +88,13 @@ def test_realistic_pictures_as_accurate_as_clean(session, digits, clean_accuracy
 
 
 def test_printed_digits(session):
-    fonts = [None, *renderers.font_files()]  # None: Pillow's bundled TrueType font, always there
+    system_fonts = renderers.font_files()
+    if len(system_fonts) < MIN_SYSTEM_FONTS:
+        pytest.fail(
+            f"found {len(system_fonts)} upright fonts under /usr/share/fonts, need {MIN_SYSTEM_FONTS}: "
+            "install Debian's fonts-dejavu-core and fonts-liberation"
+        )
+    fonts = [None, *system_fonts]  # None: Pillow's bundled TrueType font (Aileron), always there
     rng = np.random.default_rng(SEED)
     pixels, labels, names = [], [], []
     for source in fonts:
