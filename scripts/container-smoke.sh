@@ -41,13 +41,17 @@ step_end() {
 }
 
 cleanup() {
-    local rc=$?
-    if podman container exists "$NAME" 2>/dev/null; then
+    local rc=$? name
+    for name in "$NAME" "$NAME-r1" "$NAME-r2" "$NAME-lb"; do
+        podman container exists "$name" 2>/dev/null || continue
         if [ "$rc" -ne 0 ]; then
-            echo "container-smoke: last lines of the container log:" >&2
-            podman logs --tail 40 "$NAME" >&2 || true
+            echo "container-smoke: last lines of the log of $name:" >&2
+            podman logs --tail 30 "$name" >&2 || true
         fi
-        podman rm -f -t 5 "$NAME" >/dev/null 2>&1 || true
+        podman rm -f -t 5 "$name" >/dev/null 2>&1 || true
+    done
+    if podman network exists "$NAME-net" 2>/dev/null; then
+        podman network rm -f "$NAME-net" >/dev/null 2>&1 || true
     fi
     [ -n "${WORK:-}" ] && rm -rf "$WORK"
     exit "$rc"
@@ -268,6 +272,75 @@ podman exec "$NAME" sh -c 'touch /app/probe' 2>/dev/null && fail "the root files
 podman exec "$NAME" sh -c 'touch /tmp/probe && rm /tmp/probe' || fail "/tmp (tmpfs) is not writable"
 echo "container-smoke:    root filesystem read-only, /tmp writable"
 step_end "container checks"
+
+# ------------------------------------------------------------ scale: replicas behind nginx
+# The compose `scale` profile's topology with deploy/nginx.conf as it is: two replicas answering to
+# the service name api-replica on one network (podman's DNS, like Compose's), nginx in front. No
+# registry here, so nginx:*-alpine is replaced by Debian's nginx on the same stand-in base.
+NGINX_IMAGE=localhost/nginx-standin:bookworm
+step_start "scale: 2 replicas as api-replica behind nginx with deploy/nginx.conf"
+if ! podman image exists "$NGINX_IMAGE"; then
+    mkdir -p "$WORK/nginx"
+    printf '%s\n' "FROM $BASE_IMAGE" \
+        "RUN apt-get update && apt-get install -y --no-install-recommends nginx-light && rm -rf /var/lib/apt/lists/*" \
+        'CMD ["nginx", "-g", "daemon off;"]' >"$WORK/nginx/Containerfile"
+    podman build --pull=never --network host --format docker -t "$NGINX_IMAGE" "$WORK/nginx" \
+        >>"$STATE/build.log" 2>&1 || fail "building the nginx stand-in image failed (log: $STATE/build.log)"
+fi
+podman network create "$NAME-net" >/dev/null
+for i in 1 2; do
+    podman run -d --name "$NAME-r$i" --network "$NAME-net" --network-alias api-replica \
+        --read-only --tmpfs /tmp --memory 512m --cpus 1 "$IMAGE" >/dev/null 2>&1 ||
+        fail "podman run of replica $i failed"
+done
+for i in 1 2; do
+    for _ in $(seq 1 60); do
+        podman healthcheck run "$NAME-r$i" >/dev/null 2>&1 && break
+        sleep 1
+    done
+    podman healthcheck run "$NAME-r$i" >/dev/null 2>&1 || fail "replica $i did not become healthy in 60 s"
+done
+LB_PORT=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+# The same config mount and tmpfs folders as the compose lb service.
+podman run -d --name "$NAME-lb" --network "$NAME-net" -p "127.0.0.1:$LB_PORT:8080" --read-only \
+    --tmpfs /tmp --tmpfs /var/cache/nginx --tmpfs /var/run \
+    -v "$PWD/deploy/nginx.conf:/etc/nginx/nginx.conf:ro" "$NGINX_IMAGE" >/dev/null 2>&1 ||
+    fail "podman run of nginx failed"
+"$PY" - "http://127.0.0.1:$LB_PORT" "$WORK/digit-7.png" <<'PYEOF' || fail "requests through nginx failed (see above)"
+"""Through the load balancer: its own probe, the api's probes, and predictions spread over replicas."""
+
+import sys
+import time
+
+import httpx
+
+url, png_path = sys.argv[1], sys.argv[2]
+with open(png_path, "rb") as file:
+    png = file.read()
+with httpx.Client(base_url=url, timeout=10) as client:
+    for _ in range(100):
+        try:
+            if client.get("/lb-healthz").status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    for path in ("/lb-healthz", "/healthz", "/readyz"):
+        status = client.get(path).status_code
+        if status != 200:
+            sys.exit(f"container-smoke: FAIL: GET {path} through nginx -> {status}")
+    for _ in range(20):
+        response = client.post("/predict", files={"image": ("digit-7.png", png, "image/png")})
+        if response.status_code != 200 or response.json().get("label") != 7:
+            sys.exit(f"container-smoke: FAIL: POST /predict through nginx -> {response.status_code} {response.text}")
+print("container-smoke:    through nginx: /lb-healthz, /healthz, /readyz -> 200; 20 x POST /predict -> label 7")
+PYEOF
+upstreams=$(podman logs "$NAME-lb" 2>/dev/null | grep '"POST /predict' | grep -o 'upstream=[0-9.]*:8000' | sort | uniq -c || true)
+echo "container-smoke:    POST /predict per replica (nginx access log):" $upstreams
+[ "$(echo "$upstreams" | grep -c upstream=)" = 2 ] || fail "nginx did not spread the requests over both replicas"
+podman rm -f -t 5 "$NAME-lb" "$NAME-r1" "$NAME-r2" >/dev/null 2>&1
+podman network rm -f "$NAME-net" >/dev/null 2>&1
+step_end "scale-out through nginx"
 
 step_start "stop (SIGTERM)"
 podman stop -t 20 "$NAME" >/dev/null || fail "podman stop failed"
