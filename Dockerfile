@@ -47,8 +47,10 @@ RUN pip install --no-cache-dir --no-deps --target /opt/service /src \
 
 # ----------------------------------------------------------------------------------------- train
 # Offline retraining: `docker compose --profile train run --rm train` writes models/digits/ into the
-# mounted folder. CPU wheels of torch from the PyTorch index keep it to ~1 GB instead of CUDA's ~5 GB.
+# mounted folder. CPU wheels of torch from the PyTorch index keep it to ~1 GB instead of CUDA's ~5 GB
+# (--build-arg TORCH_INDEX_URL=... for a mirror); the pins are pyproject's train extra's.
 FROM ${PYTHON_IMAGE} AS train
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PATH=/opt/venv/bin:$PATH \
@@ -57,8 +59,7 @@ ENV PIP_NO_CACHE_DIR=1 \
     MPLCONFIGDIR=/tmp/matplotlib \
     DIGITS_DATA_DIR=/app/data
 RUN python3 -m venv /opt/venv \
-    && pip install --no-cache-dir --index-url https://download.pytorch.org/whl/cpu \
-        torch==2.14.1 torchvision==0.29.1
+    && pip install --no-cache-dir --index-url "${TORCH_INDEX_URL}" torch==2.14.1 torchvision==0.29.1
 WORKDIR /app
 COPY requirements/service.lock requirements/service.lock
 COPY pyproject.toml README.md contract.py ./

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import tomllib
 
 from deployfiles import BIN, REPO, dockerfile, exec_form, healthcheck_command
 
@@ -104,3 +105,18 @@ def test_dockerignore_allows_only_what_the_dockerfile_copies() -> None:
     for path in sources:
         assert (REPO / path).exists(), f"the Dockerfile copies {path}, which is not in the repository"
     assert not allowed & {"tests", ".venv", "data", ".git", "bench", "docs", "artifacts", "runs"}
+
+
+def test_train_stage_installs_the_pinned_torch_pair_and_runs_training() -> None:
+    _, by_name, _ = dockerfile()
+    train = by_name["train"]
+    extra = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]["train"]
+    pins = {line for line in extra if line.startswith(("torch==", "torchvision=="))}
+    assert len(pins) == 2, "pyproject's train extra should pin torch and torchvision exactly"
+    installs = " ".join(train.all("RUN"))
+    for pin in pins:
+        assert pin in installs.split(), f"the train stage does not install {pin} (pyproject's pin)"
+    assert '--editable ".[train]"' in installs
+    assert "training/ training/" in train.all("COPY")
+    assert exec_form(train.last("CMD")) == ["python", "-m", "training"]
+    assert train.last("USER") != "root"
