@@ -70,7 +70,13 @@ def problem_response(
     return Response(body, status_code=status_code, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
 
+# RFC 9110 renamed these two; Python's HTTPStatus (3.11) still has the RFC 7231 phrases.
+PHRASES = {413: "Content Too Large", 422: "Unprocessable Content"}
+
+
 def _phrase(status_code: int) -> str:
+    if status_code in PHRASES:
+        return PHRASES[status_code]
     try:
         return HTTPStatus(status_code).phrase
     except ValueError:
@@ -79,9 +85,8 @@ def _phrase(status_code: int) -> str:
 
 def _generic(detail: str, status_code: int) -> bool:
     """Litestar's default details just repeat the status phrase; those get a more useful text."""
-    return (
-        not detail or detail.lower() == _phrase(status_code).lower() or detail == "Request Entity Too Large"
-    )
+    generic = {_phrase(status_code).lower(), "request entity too large", "unprocessable entity"}
+    return not detail or detail.lower() in generic
 
 
 def _field_errors(extra: Any) -> list[FieldError]:
@@ -158,7 +163,7 @@ def pydantic_field_errors(exc: pydantic.ValidationError, source: str = "body") -
     errors = []
     for item in exc.errors(include_url=False, include_input=False):
         where = ".".join(str(part) for part in (source, *item["loc"]))
-        errors.append(FieldError(field=where, message=item["msg"]))
+        errors.append(FieldError(field=where, message=item["msg"].removeprefix("Value error, ")))
     return errors
 
 

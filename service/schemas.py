@@ -142,10 +142,15 @@ class FitLineRequest(StrictModel):
     """Points as ``x`` and ``y`` lists or as ``points`` pairs, plus SGD options (defaults reach the exact
     least-squares line on data of any scale: SGD runs on standardized data, see ``service.linefit``)."""
 
-    x: list[Coordinate] | None = Field(None, description="x values (with y)")
-    y: list[Coordinate] | None = Field(None, description="y values, same length as x")
+    model_config = ConfigDict(
+        extra="forbid",  # the OpenAPI document says: x and y, or points (one of the two forms)
+        json_schema_extra={"oneOf": [{"required": ["x", "y"]}, {"required": ["points"]}]},
+    )
+
+    x: list[Coordinate] | None = Field(None, min_length=2, description="x values (with y)")
+    y: list[Coordinate] | None = Field(None, min_length=2, description="y values, same length as x")
     points: list[tuple[Coordinate, Coordinate]] | None = Field(
-        None, description="[[x, y], ...] instead of x and y"
+        None, min_length=2, description="[[x, y], ...] instead of x and y"
     )
     learning_rate: float = Field(
         linefit.DEFAULT_LEARNING_RATE,

@@ -172,7 +172,7 @@ _BINARY = Schema(type="string", format="binary")
 
 
 def _body(json_model: type, *, many: bool, description: str) -> RequestBody:
-    files = Schema(type="array", items=_BINARY) if many else _BINARY
+    files = Schema(type="array", items=_BINARY, min_items=1) if many else _BINARY
     content = {
         "multipart/form-data": OpenAPIMediaType(
             schema=Schema(type="object", properties={IMAGE_FIELD: files}, required=[IMAGE_FIELD]),

@@ -389,10 +389,11 @@ def test_a_diverging_learning_rate_is_a_result_with_finite_numbers(client) -> No
 
 
 BAD_FITS = [
-    ({"x": [1], "y": [2]}, "2 points"),
+    ({"x": [1], "y": [2]}, "at least 2"),
+    ({"points": [[1, 2]]}, "at least 2"),
     ({"x": [1, 2, 3], "y": [1, 2]}, "x has 3 values but y has 2"),
     ({"x": [3, 3, 3], "y": [1, 2, 3]}, "equal"),
-    ({"x": [1, 2], "y": [1, 2], "points": [[1, 1]]}, "not both"),
+    ({"x": [1, 2], "y": [1, 2], "points": [[1, 1], [2, 2]]}, "not both"),
     ({"y": [1, 2]}, "send x and y"),
     ({"x": [1, "a"], "y": [1, 2]}, "number"),
     ({"x": [1, 2], "y": [1, 2], "learning_rate": 0}, "greater than 0"),
@@ -444,12 +445,13 @@ def test_openapi_document_describes_every_route_body_and_error(client) -> None:
     assert {p["name"] for p in predict["parameters"]} == {"include"}
     batch = paths["/predict/batch"]["post"]["requestBody"]["content"]
     files = batch["multipart/form-data"]["schema"]["properties"]["image"]
-    assert files == {"type": "array", "items": {"type": "string", "format": "binary"}}
+    assert files == {"type": "array", "items": {"type": "string", "format": "binary"}, "minItems": 1}
     assert batch["application/json"]["schema"]["required"] == ["instances"]
     fit_body = paths["/fit-line"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     options = {"learning_rate", "epochs", "batch_size", "seed", "fit_intercept"}
     assert set(fit_body["properties"]) == {"x", "y", "points", *options}
     assert fit_body["properties"]["learning_rate"]["exclusiveMinimum"] == 0
+    assert fit_body["oneOf"] == [{"required": ["x", "y"]}, {"required": ["points"]}]
     for path in ("/predict", "/predict/batch", "/fit-line"):
         responses = paths[path]["post"]["responses"]
         assert "200" in responses
