@@ -26,9 +26,16 @@ Why it works on data of any scale, and why the defaults reach the exact least-sq
 
 Each SGD step is the textbook one, theta -= lr * grad of the batch MSE. For a line, the batch gradient
 depends on the batch only through Sum x, Sum y, Sum x^2, Sum x*y and the count, so an epoch computes
-every batch's sums in one vectorized pass (a random partition via one permutation) and then takes the
-steps in order on those scalars: the same iterates as looping over batch arrays, at O(n) numpy work
-plus O(n / batch) scalar steps per epoch, and O(n) memory.
+every batch's sums in one vectorized pass (shuffle the points' batch labels, then bincount) and then
+takes the steps in order on those scalars: the same iterates as looping over batch arrays, at O(n)
+numpy work plus O(n / batch) scalar steps per epoch, and O(n) memory. SGD starts from w = b = 0 (slope
+0 through the mean of y; through the origin, the line y = 0). The per-epoch loss is the exact
+quadratic MSE(theta) = MSE* + (theta - theta*)' G (theta - theta*) with G the (~identity) Gram matrix:
+O(1) per epoch, without the cancellation of expanding the sums.
+
+Learning rates (standardized, so the same on every data set): full-batch GD converges for 0 < lr < 1,
+fastest at 0.5; small batches see per-batch curvature up to 2 * (1 + x_s^2), so with batch_size 1 on
+many points lr >= ~0.5 can already diverge. LEARNING_RATE_PRESETS holds the UI's three examples.
 
 Relative error, as the tests measure it: |a - a*| / max(|a*|, std y / std x) for the slope and
 |c - c*| / max(|c*|, std y) for the intercept (the scale is the data's own when the optimum is ~0).
@@ -37,6 +44,7 @@ Relative error, as the tests measure it: |a - a*| / max(|a*|, std y / std x) for
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -73,6 +81,7 @@ GRAD_TOL = 1e-13  # full-batch gradient norm in standardized units (round-off fl
 DIVERGENCE_BOUND = 1e6  # |w| + |b| in standardized units; the optimum has |w| <= 1, b = 0
 MAX_ABS_VALUE = 1e100  # keeps squares and losses finite in float64
 MAX_SLOPE_SCALE = 1e150  # std y / std x; with MAX_ABS_VALUE keeps every reported number finite
+STEP_CHUNK = 4096  # batches converted to Python floats at a time
 PERFECT_FIT_RTOL = 1e-12  # rms residual / rms y below this counts as a perfect fit (r2 for constant y)
 
 Status = Literal["converged", "max_epochs", "diverged"]
@@ -290,6 +299,24 @@ def _epoch_batches(n: int, size: float, growth: float) -> tuple[list[int], float
     return counts, size
 
 
+def _sgd_steps(
+    w: float, b: float, batches: Iterable, lr: float, fit_intercept: bool, trajectory: _Recorder | None
+) -> tuple[float, float, bool]:
+    """One SGD step per batch of (Sum x, Sum y, Sum x^2, Sum x*y), count; True if it diverged."""
+    for (sx, sy, sxx, sxy), m in batches:
+        step = 2.0 * lr / m  # the batch MSE gradient is 2/m * Sum (w x + b - y) * [x, 1]
+        gw = w * sxx + b * sx - sxy
+        gb = w * sx + b * m - sy
+        w -= step * gw
+        if fit_intercept:
+            b -= step * gb
+        if trajectory:
+            trajectory.add((w, b))
+        if not abs(w) + abs(b) < DIVERGENCE_BOUND:  # also catches NaN
+            return w, b, True
+    return w, b, False
+
+
 def fit_line(
     x: ArrayLike,
     y: ArrayLike,
@@ -330,23 +357,15 @@ def fit_line(
         growth = 1.0 if epoch == 1 else opts.batch_growth  # epoch 1: plain SGD at the user's batch size
         counts, size = _epoch_batches(n, size, growth)
         if len(counts) == 1:  # the whole set: gradient descent, no shuffle needed
-            sums = [full]
+            sums = np.array([full])
         else:  # a random partition into consecutive batches of a shuffled order
             labels = np.repeat(np.arange(len(counts), dtype=np.int32), counts)
             rng.shuffle(labels)  # in place; int32 shuffles ~2x faster than an int64 permutation
             sums = np.stack([np.bincount(labels, weights=t, minlength=len(counts)) for t in terms], 1)
-            sums = sums.tolist()
-        for (sx, sy, sxx, sxy), m in zip(sums, counts, strict=True):
-            # Batch MSE gradient: 2/m * Sum (w x + b - y) * [x, 1].
-            step = 2.0 * lr / m
-            gw = w * sxx + b * sx - sxy
-            gb = w * sx + b * m - sy
-            w -= step * gw
-            if intercept:
-                b -= step * gb
-            if trajectory:
-                trajectory.add((w, b))
-            if not abs(w) + abs(b) < DIVERGENCE_BOUND:  # also catches NaN
+        for lo in range(0, len(counts), STEP_CHUNK):  # as Python floats a chunk at a time: bounded memory
+            batches = zip(sums[lo : lo + STEP_CHUNK].tolist(), counts[lo : lo + STEP_CHUNK], strict=True)
+            w, b, diverged = _sgd_steps(w, b, batches, lr, opts.fit_intercept, trajectory)
+            if diverged:
                 status = "diverged"
                 break
         epochs_run = epoch
