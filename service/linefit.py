@@ -14,11 +14,11 @@ Why it works on data of any scale, and why the defaults reach the exact least-sq
    decay the learning rate, increase the batch size"). Epoch 1 is textbook shuffled mini-batch SGD at
    the user's batch_size and learning_rate. From epoch 2 on, the batch size is multiplied by
    BATCH_GROWTH (2) after every step until it is the whole set (about two more passes over the data);
-   every epoch reshuffles and cuts consecutive batches, the last one absorbing a remainder too small
-   for a batch. From then on it is gradient descent on a perfectly conditioned problem, which
-   contracts the distance to the optimum by |1 - 2*lr| per epoch (so 0 < lr < 1 converges; lr >= 1
-   does not), down to floating-point round-off. The noise thus dies out geometrically, and the cost
-   stays about three shuffles of the data plus O(1) per full-batch epoch.
+   every epoch reshuffles and cuts consecutive batches (while growing, the last one absorbs a
+   remainder too small for a batch). From then on it is gradient descent on a perfectly conditioned
+   problem, which contracts the distance to the optimum by |1 - 2*lr| per epoch (so 0 < lr < 1
+   converges; lr >= 1 does not), down to floating-point round-off. The noise thus dies out
+   geometrically, and the cost stays about three shuffles of the data plus O(1) per full-batch epoch.
 3. Converged when the full-data gradient norm (in standardized units, where it equals twice the
    distance to the optimum) is at most GRAD_TOL; "max_epochs" if the epochs ran out first;
    "diverged" as soon as the parameters leave a ball of radius DIVERGENCE_BOUND (the optimum lies in
@@ -283,13 +283,13 @@ class _Recorder:
 def _epoch_batches(n: int, size: float, growth: float) -> tuple[list[int], float]:
     """One epoch's batch sizes, and the size the next epoch starts from.
 
-    The size starts at `size` and is multiplied by `growth` after every step, capped at n. The last
-    batch absorbs a remainder too small to make the next batch (so no tiny, noisy step ends an epoch).
+    Constant size (growth 1): full batches and a last partial one, as a shuffling DataLoader does.
+    Growing: the size is multiplied by `growth` after every step, capped at n, and the last batch
+    absorbs a remainder too small to make the next batch (so no tiny, noisy step ends an epoch).
     """
     if growth == 1.0:
         b = round(size)
-        k = max(1, n // b)
-        return [b] * (k - 1) + [n - b * (k - 1)], size
+        return [b] * (n // b) + ([n % b] if n % b else []), size
     counts, left = [], n
     while left:
         b, nxt = round(size), round(min(n, size * growth))
