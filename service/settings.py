@@ -12,6 +12,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from service import linefit
+
 # The bundled model, found relative to this checkout (editable install) - overridable by DIGITS_MODEL_PATH.
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL_PATH = REPO_ROOT / "models" / "digits" / "1" / "model.onnx"
@@ -47,11 +49,39 @@ class Settings(BaseSettings):
     max_batch: int = Field(
         256, ge=1, description="most images or instances in one /predict/batch (413 above)"
     )
-    fit_max_points: int = Field(100_000, ge=2, description="most points in one /fit-line request (422 above)")
+    fit_max_points: int = Field(
+        1_000_000, ge=2, description="most points in one /fit-line request (422 above)"
+    )
     fit_max_work: int = Field(
-        20_000_000,
+        linefit.DEFAULT_MAX_WORK_UNITS,
         ge=1,
-        description="most SGD work in one /fit-line request, counted as points x epochs (422 above)",
+        description="most SGD work in one /fit-line request, points x epochs (422 above); the default "
+        "bounds a fit to about a second of one core",
+    )
+    fit_time_limit: float = Field(
+        10.0, gt=0, description="seconds one /fit-line may take, queueing included (503 above)"
+    )
+    # Access and operations (service.security, service.lifecycle): key, CORS and rate limit off by default.
+    api_key: str = Field(
+        "",
+        repr=False,
+        description="API key(s), comma-separated: every route but health and /metrics then needs "
+        "X-API-Key or Authorization: Bearer (empty: open). Prefer the env var to the flag",
+    )
+    cors_origins: str = Field(
+        "", description="origins allowed to call from a browser, comma-separated, * for any (empty: no CORS)"
+    )
+    rate_limit: int = Field(
+        0, ge=0, description="requests per client address per rate_limit_unit, per worker (0: no limit)"
+    )
+    rate_limit_unit: Literal["second", "minute", "hour", "day"] = Field("minute", description="rate unit")
+    model_repository: Path | None = Field(
+        None,
+        description="Triton-style folder (models/digits) of N/model.onnx: serve the newest valid version, "
+        "reload on SIGHUP or POST /admin/reload (unset: serve model_path)",
+    )
+    graceful_timeout: float = Field(
+        30.0, gt=0, description="seconds to let requests in flight finish after SIGTERM"
     )
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="log level")
     access_log: bool = Field(True, description="one JSON log line per request")
@@ -61,5 +91,7 @@ def env_for(settings: Settings) -> dict[str, str]:
     """The environment variables that reproduce ``settings`` in another process (uvicorn workers)."""
     env = {}
     for name, value in settings.model_dump().items():
+        if value is None:  # unset optional field: leave it unset in the worker too
+            continue
         env[ENV_PREFIX + name.upper()] = str(value).lower() if isinstance(value, bool) else str(value)
     return env
