@@ -59,15 +59,13 @@ def main(argv: list[str] | None = None) -> int:
 
     import uvicorn  # imported after the settings are known good: keeps `--help` and errors fast
 
+    from service import lifecycle
     from service.logs import logging_config
-    from service.model import DigitModel, ModelError
+    from service.model import ModelError
 
+    lifecycle.exit_zero_after_sigterm()  # a graceful stop on SIGTERM ends with status 0
     try:
-        model = DigitModel.load(
-            settings.model_path,
-            intra_op_threads=settings.intra_op_threads,
-            inter_op_threads=settings.inter_op_threads,
-        )
+        model = lifecycle.load_configured(settings)  # DIGITS_MODEL_REPOSITORY's newest valid, or model_path
     except ModelError as exc:
         print(f"python -m service: cannot start: {exc}", file=sys.stderr)
         return EXIT_BAD_MODEL
@@ -79,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         "access_log": False,  # service.telemetry logs each request once, as JSON
         "server_header": False,
         "lifespan": "on",
+        "timeout_graceful_shutdown": settings.graceful_timeout,  # requests in flight finish after SIGTERM
     }
     if settings.workers == 1:
         from service.app import create_app
@@ -88,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
 
     del model  # each worker loads its own session
     os.environ.update(env_for(settings))
+    lifecycle.mark_supervisor()  # POST /admin/reload in a worker asks this process (SIGHUP) to restart them
     metrics_dir = tempfile.mkdtemp(prefix="digits-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     try:

@@ -26,8 +26,9 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.plugins.pydantic import PydanticPlugin
 
-from service import errors, images, linefit
+from service import errors, images, lifecycle, linefit, security
 from service.model import DigitModel
+from service.routes.admin import AdminController
 from service.routes.fit_line import FitLineController
 from service.routes.health import HealthController
 from service.routes.model_card import ModelCardController
@@ -42,6 +43,7 @@ log = logging.getLogger("service.app")
 ROUTE_HANDLERS: list[Any] = [
     HealthController,
     ModelCardController,
+    AdminController,
     PredictController,
     FitLineController,
     metrics,
@@ -63,13 +65,7 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
     """Load the model once (unless handed in), size the inference pool, log the card."""
     settings: Settings = app.state.settings
     if app.state.get("model") is None:
-        app.state.model = await anyio.to_thread.run_sync(
-            lambda: DigitModel.load(
-                settings.model_path,
-                intra_op_threads=settings.intra_op_threads,
-                inter_op_threads=settings.inter_op_threads,
-            )
-        )
+        app.state.model = await anyio.to_thread.run_sync(lambda: lifecycle.load_configured(settings))
     app.state.inference_limiter = anyio.CapacityLimiter(settings.inference_threads)
     model: DigitModel = app.state.model
     log.info(
@@ -100,7 +96,7 @@ def create_app(settings: Settings | None = None, *, model: DigitModel | None = N
             "model": Provide(provide_model, sync_to_thread=False),
             "settings": Provide(provide_settings, sync_to_thread=False),
         },
-        lifespan=[lifespan],
+        lifespan=[lifespan, lifecycle.reload_lifespan],  # reload: SIGHUP, POST /admin/reload
         state=State({"settings": settings, "model": model}),
         exception_handlers={
             HTTPException: errors.http_exception_handler,
@@ -112,6 +108,8 @@ def create_app(settings: Settings | None = None, *, model: DigitModel | None = N
         },
         plugins=[PydanticPlugin(exclude_none=True)],
         request_max_body_size=settings.max_body_bytes,
+        cors_config=security.cors_config(settings),
+        middleware=security.middleware(settings),  # the rate limit, when configured
         multipart_form_part_limit=settings.max_batch + 16,
         openapi_config=OpenAPIConfig(
             title="digits",
@@ -124,5 +122,8 @@ def create_app(settings: Settings | None = None, *, model: DigitModel | None = N
         logging_config=None,
     )
     # Outermost layer inside Litestar: sees every request, matched or not (see service.telemetry).
-    app.asgi_handler = RequestTelemetry(app.asgi_handler, log_requests=settings.access_log)
+    # Inside it: the API key (before routing) and security headers on every response (service.security).
+    app.asgi_handler = RequestTelemetry(
+        security.SecurityLayer(app.asgi_handler, settings), log_requests=settings.access_log
+    )
     return app
