@@ -10,6 +10,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -129,6 +130,9 @@ def test_metrics_and_access_log_see_every_request(http, live_server) -> None:
 
 def test_several_workers_serve_and_share_one_metrics_view(start_server) -> None:
     server = start_server("--workers", "2", "--no-access-log")
+    deadline = time.monotonic() + 60  # /readyz answers once the first worker is up; wait for the second
+    while server.log().count("Application startup complete") < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
     count = 20
     with httpx.Client(base_url=server, timeout=30.0) as client:
         for _ in range(count):
