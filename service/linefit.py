@@ -343,7 +343,7 @@ def fit_line(
         return best_mse + dw * dw * mean_xx + 2.0 * dw * db * mean_x + db * db
 
     rng = np.random.default_rng(opts.seed)
-    lr, intercept = opts.learning_rate, opts.fit_intercept
+    lr = opts.learning_rate
 
     w = b = 0.0
     trajectory = _Recorder(MAX_TRAJECTORY) if record_trajectory else None
@@ -369,19 +369,17 @@ def fit_line(
                 status = "diverged"
                 break
         epochs_run = epoch
+        history.append(loss_at(w, b))  # finite: a diverging run stops one step past DIVERGENCE_BOUND
         if status == "diverged":
-            if math.isfinite(w) and math.isfinite(b):
-                history.append(loss_at(w, b))
             break
-        history.append(loss_at(w, b))
         gw = 2.0 / n * (w * full[2] + b * full[0] - full[3])
-        gb = 2.0 / n * (w * full[0] + b * n - full[1]) if intercept else 0.0
+        gb = 2.0 / n * (w * full[0] + b * n - full[1]) if opts.fit_intercept else 0.0
         if math.hypot(gw, gb) <= GRAD_TOL:
             status = "converged"
             break
 
     mse = _scaled_mse(d, w, b)
-    slope, intercept_ = d.to_original(w, b)
+    slope, intercept = d.to_original(w, b)
     epochs_idx = _downsample(list(range(len(history))), max_history)
     traj = None
     if trajectory:
@@ -389,13 +387,13 @@ def fit_line(
         traj = [tuple(_finite(v) for v in d.to_original(pw, pb)) for pw, pb in points]
     return FitResult(
         slope=_finite(slope),
-        intercept=_finite(intercept_),
+        intercept=_finite(intercept),
         loss=_finite(mse * d.y_scale**2),
         r2=_finite(_r2(d, mse)),
         epochs_run=epochs_run,
         status=status,
         loss_history=[_finite(history[i] * d.y_scale**2) for i in epochs_idx],
         trajectory=traj,
-        closed_form=_closed_form(d),
+        closed_form=ClosedForm(*d.to_original(w_opt, b_opt), best_mse * d.y_scale**2),
         history_epochs=epochs_idx,
     )
