@@ -20,7 +20,7 @@ import anyio.to_thread
 import pydantic
 from litestar import Litestar
 from litestar.datastructures import State
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
@@ -52,7 +52,10 @@ ROUTE_HANDLERS: list[Any] = [
 ]
 
 
-def provide_model(state: State) -> DigitModel:
+def provide_model(state: State, settings: NamedDependency[Settings]) -> DigitModel:
+    # ``settings`` only orders the two: Litestar resolves independent dependencies of one handler in an
+    # anyio task group (~0.1 ms CPU per request, measured in-process); dependent ones in sequence.
+    del settings
     return state.model
 
 
