@@ -10,8 +10,11 @@ can say where each millisecond of a request goes. Timings are the median of REPE
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
+import logging
+import logging.config
 import os
 import statistics
 import sys
@@ -30,7 +33,10 @@ import payloads  # noqa: E402
 
 from contract import INPUT_NAME, OUTPUT_NAME, to_model_input  # noqa: E402
 from service import images  # noqa: E402
+from service.app import create_app  # noqa: E402
+from service.logs import logging_config  # noqa: E402
 from service.model import session_options  # noqa: E402
+from service.settings import Settings  # noqa: E402
 
 MODEL = Path(os.environ.get("DIGITS_MODEL_PATH", REPO / "models" / "digits" / "1" / "model.onnx"))
 REPEATS = 7
@@ -66,6 +72,107 @@ def session(intra: int) -> ort.InferenceSession:
     """The service's own session options (service.model), with ``intra`` onnxruntime threads."""
     options = session_options(intra, 1)
     return ort.InferenceSession(str(MODEL), options, providers=["CPUExecutionProvider"])
+
+
+# --- the app in-process: Litestar + handlers, no HTTP server, no socket ---------------------------------
+
+
+def multipart(png: bytes) -> tuple[bytes, bytes]:
+    boundary = "----floorboundary7MA4YWxkTrZu0gW"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="canvas.png"\r\n'
+        "Content-Type: image/png\r\n\r\n"
+    ).encode()
+    return (
+        f"multipart/form-data; boundary={boundary}".encode(),
+        head + png + f"\r\n--{boundary}--\r\n".encode(),
+    )
+
+
+async def asgi_call(app: object, method: str, path: str, content_type: bytes | None, body: bytes) -> int:
+    """One HTTP request straight into the ASGI app; returns the status."""
+    headers = [(b"content-length", str(len(body)).encode())]
+    if content_type:
+        headers.append((b"content-type", content_type))
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+        "state": {},
+    }
+    sent = False
+    status = 0
+
+    async def receive() -> dict:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await asyncio.Event().wait()  # a client that stays connected
+        return {}
+
+    async def send(message: dict) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+
+    await app(scope, receive, send)  # type: ignore[operator]
+    return status
+
+
+async def app_floor(png: bytes, pixels_body: bytes) -> list[tuple[str, float, float, str]]:
+    """CPU per request of the whole app (routing, DI, parsing, handler, thread hop, serialization,
+    telemetry; access log written to /dev/null), sequential calls, all threads' CPU counted."""
+    settings = Settings()
+    logging.config.dictConfig(logging_config(settings.log_level))
+    devnull = open(os.devnull, "w")  # noqa: SIM115
+    for handler in logging.getLogger("service").handlers:
+        if isinstance(handler, logging.StreamHandler):
+            handler.setStream(devnull)
+    app = create_app(settings)
+    startup: asyncio.Queue = asyncio.Queue()
+    done: asyncio.Queue = asyncio.Queue()
+    await startup.put({"type": "lifespan.startup"})
+    lifespan = asyncio.create_task(
+        app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, startup.get, done.put)
+    )
+    assert (await done.get())["type"] == "lifespan.startup.complete"
+    mp_type, mp_body = multipart(png)
+    cases = [
+        ("app: GET /healthz", "GET", "/healthz", None, b"", 3000),
+        ("app: POST /predict JSON pixels", "POST", "/predict", b"application/json", pixels_body, 1500),
+        ("app: POST /predict canvas (multipart)", "POST", "/predict", mp_type, mp_body, 300),
+    ]
+    rows = []
+    for name, method, path, ctype, body, calls in cases:
+        for _ in range(max(calls // 10, 20)):
+            status = await asgi_call(app, method, path, ctype, body)
+        if status != 200:
+            raise RuntimeError(f"{name}: status {status}")
+        cpu, wall = [], []
+        for _ in range(REPEATS):
+            c0, w0 = time.process_time(), time.perf_counter()
+            for _ in range(calls):
+                await asgi_call(app, method, path, ctype, body)
+            cpu.append((time.process_time() - c0) / calls * 1e6)
+            wall.append((time.perf_counter() - w0) / calls * 1e6)
+        rows.append((name, statistics.median(cpu), statistics.median(wall), "in-process ASGI, no server"))
+        print(
+            f"{name:48s} cpu {rows[-1][1]:9.1f} us  wall {rows[-1][2]:9.1f} us  in-process ASGI", flush=True
+        )
+    await startup.put({"type": "lifespan.shutdown"})
+    await lifespan
+    devnull.close()
+    return rows
 
 
 def main() -> None:
@@ -124,6 +231,9 @@ def main() -> None:
     add("response: json.dumps (stdlib)", lambda: json.dumps(answer).encode())
     if msgspec is not None:
         add("response: msgspec.json.encode", lambda: msgspec.json.encode(answer))
+
+    # --- the whole app, in-process
+    rows.extend(asyncio.run(app_floor(png, pixels_body)))
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = {
