@@ -24,7 +24,8 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from litestar.config.cors import CORSConfig
-from litestar.middleware.rate_limit import RateLimitConfig
+from litestar.exceptions import TooManyRequestsException
+from litestar.middleware.rate_limit import RateLimitConfig, RateLimitMiddleware
 
 from service.errors import PROBLEM_MEDIA_TYPE
 
@@ -95,12 +96,32 @@ def cors_config(settings: Settings) -> CORSConfig | None:
     )
 
 
+class RateLimit(RateLimitMiddleware):
+    """Litestar's rate limit, with a 429 that says what the limit is and when to retry (Retry-After)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        except TooManyRequestsException as exc:
+            headers = dict(exc.headers or {})
+            reset = headers.get(self.config.rate_limit_reset_header_key)
+            if reset is not None:
+                headers["Retry-After"] = reset
+            raise TooManyRequestsException(
+                detail=f"rate limit: at most {self.max_requests} requests per {self.unit} from one client; "
+                f"retry in {reset or 'a while'} s",
+                headers=headers,
+            ) from None
+
+
 def rate_limit_config(settings: Settings) -> RateLimitConfig | None:
     """Litestar's rate limit for ``DIGITS_RATE_LIMIT`` per ``DIGITS_RATE_LIMIT_UNIT``; None when 0."""
     if settings.rate_limit <= 0:
         return None
     public = [f"^{path}$" for path in sorted(PUBLIC_PATHS)]
-    return RateLimitConfig(rate_limit=(settings.rate_limit_unit, settings.rate_limit), exclude=public)
+    return RateLimitConfig(
+        rate_limit=(settings.rate_limit_unit, settings.rate_limit), exclude=public, middleware_class=RateLimit
+    )
 
 
 def middleware(settings: Settings) -> list[Any]:

@@ -101,6 +101,8 @@ class FitLineController(Controller):
         responses=problem_responses(
             415,
             422,
+            503,
+            _503="the fit took longer than DIGITS_FIT_TIME_LIMIT",
             _422="fewer than 2 points, all x equal, mismatched lengths, non-finite numbers, "
             "options out of range, or more work than the budget",
         ),
@@ -116,6 +118,18 @@ class FitLineController(Controller):
     ) -> FitLineResponse:
         """SGD on the mean squared error, beside the exact least-squares answer (``closed_form``)."""
         data = FitLineRequest.model_validate_json(await request.body())
-        return await anyio.to_thread.run_sync(
-            lambda: run_fit(data, settings, trajectory=include == "trajectory")
-        )
+        try:
+            # Time limit (waiting for a thread included); the work budget above bounds the CPU an
+            # abandoned fit can still spend.
+            with anyio.fail_after(settings.fit_time_limit):
+                return await anyio.to_thread.run_sync(
+                    lambda: run_fit(data, settings, trajectory=include == "trajectory"),
+                    abandon_on_cancel=True,
+                )
+        except TimeoutError:
+            raise ApiError(
+                503,
+                f"the fit did not finish within {settings.fit_time_limit:g} s (DIGITS_FIT_TIME_LIMIT); "
+                "the server is busy, retry later or send less work",
+                headers={"retry-after": "1"},
+            ) from None

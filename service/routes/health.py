@@ -6,7 +6,6 @@ from typing import ClassVar
 
 import anyio.to_thread
 from litestar import Controller, Request, get
-from litestar.di import NamedDependency
 
 from service.errors import ApiError
 from service.model import DigitModel
@@ -28,8 +27,11 @@ class HealthController(Controller):
         summary="Readiness",
         responses=problem_responses(503, _503="the model failed its test inference"),
     )
-    async def readyz(self, request: Request, model: NamedDependency[DigitModel]) -> Ready:
+    async def readyz(self, request: Request) -> Ready:
         """The model is loaded and answers: one real inference on a blank image, in the inference pool."""
+        model: DigitModel | None = request.app.state.get("model")  # not injected: it may be missing
+        if model is None:
+            raise ApiError(503, "no model is loaded")
         try:
             await anyio.to_thread.run_sync(model.self_test, limiter=request.app.state.inference_limiter)
         except Exception as exc:

@@ -1,0 +1,88 @@
+"""Fixtures for the hardening tests: apps with chosen settings around the shipped model, model folders.
+
+``make_app(**settings)`` gives a Litestar test client of ``create_app`` with those settings (the shipped
+model loaded once per session); ``model_repository`` builds a Triton-style folder of real ONNX models
+in a temp dir: version 1 is the shipped file, later versions are the same graph with their version
+written into the card, and broken versions are real broken files (truncated, wrong card).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from litestar.testing import TestClient
+
+from service.app import create_app
+from service.model import DigitModel
+from service.settings import Settings
+
+SHIPPED = Settings().model_path
+
+
+@pytest.fixture(scope="session")
+def shipped_model() -> DigitModel:
+    return DigitModel.load(SHIPPED)
+
+
+@pytest.fixture
+def make_app(shipped_model: DigitModel) -> Iterator[Callable[..., TestClient]]:
+    """``make_app(api_key="k", ...)`` -> an entered TestClient; ``model=None`` lets the lifespan load."""
+    opened: list[TestClient] = []
+
+    def _make(*, model: Any = shipped_model, **overrides: Any) -> TestClient:
+        client = TestClient(create_app(Settings(**overrides), model=model))
+        opened.append(client.__enter__())
+        return opened[-1]
+
+    yield _make
+    for client in opened:
+        client.__exit__(None, None, None)
+
+
+def write_version(repository: Path, version: int, *, card_version: str | None = None) -> Path:
+    """repository/<version>/model.onnx: the shipped graph with ``card_version`` (default: the folder)."""
+    import onnx
+
+    model = onnx.load(str(SHIPPED))
+    for prop in model.metadata_props:
+        if prop.key == "version":
+            prop.value = card_version or str(version)
+    target = repository / str(version) / "model.onnx"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(target))
+    return target
+
+
+def write_broken(repository: Path, version: int, how: str = "truncated") -> Path:
+    """repository/<version>/model.onnx that must be refused: truncated bytes, or a card without a name."""
+    target = repository / str(version) / "model.onnx"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if how == "truncated":
+        target.write_bytes(SHIPPED.read_bytes()[:5000])
+    elif how == "no_name":
+        import onnx
+
+        model = onnx.load(str(SHIPPED))
+        keep = [p for p in model.metadata_props if p.key != "name"]
+        del model.metadata_props[:]
+        model.metadata_props.extend(keep)
+        for prop in model.metadata_props:
+            if prop.key == "version":
+                prop.value = str(version)
+        onnx.save(model, str(target))
+    else:
+        raise ValueError(how)
+    return target
+
+
+@pytest.fixture
+def model_repository(tmp_path: Path) -> Path:
+    """A temp models/digits with version 1 = the shipped model file."""
+    repository = tmp_path / "digits"
+    (repository / "1").mkdir(parents=True)
+    shutil.copy(SHIPPED, repository / "1" / "model.onnx")
+    return repository
