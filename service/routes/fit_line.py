@@ -117,13 +117,15 @@ class FitLineController(Controller):
         ] = None,
     ) -> FitLineResponse:
         """SGD on the mean squared error, beside the exact least-squares answer (``closed_form``)."""
-        data = FitLineRequest.model_validate_json(await request.body())
+        body = await request.body()  # parsed and validated in the worker thread: big bodies take a while
         try:
             # Time limit (waiting for a thread included); the work budget above bounds the CPU an
             # abandoned fit can still spend.
             with anyio.fail_after(settings.fit_time_limit):
                 return await anyio.to_thread.run_sync(
-                    lambda: run_fit(data, settings, trajectory=include == "trajectory"),
+                    lambda: run_fit(
+                        FitLineRequest.model_validate_json(body), settings, trajectory=include == "trajectory"
+                    ),
                     abandon_on_cancel=True,
                 )
         except TimeoutError:

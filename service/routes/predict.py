@@ -49,10 +49,15 @@ IncludeQuery = Annotated[
 
 @dataclass
 class Inputs:
-    """What a request carried: encoded pictures, or pixels already in MNIST format [N, 28, 28]."""
+    """What a request carried, still undecoded: encoded pictures, or a JSON body of MNIST-format pixels.
+
+    Decoding (JSON parsing and validation too: 256 x 784 numbers take tens of ms) happens in the worker
+    thread with inference, never on the event loop.
+    """
 
     pictures: list[bytes] | None = None
-    pixels: np.ndarray | None = None
+    json_body: bytes | None = None
+    batch: bool = False
 
 
 # --- reading the body --------------------------------------------------------------------------------
@@ -61,7 +66,7 @@ class Inputs:
 async def read_inputs(request: Request, settings: Settings, *, batch: bool) -> Inputs:
     media_type = request.content_type[0].lower()
     if media_type == "application/json" or media_type.endswith("+json"):
-        return _json_inputs(await request.body(), settings, batch=batch)
+        return Inputs(json_body=await request.body(), batch=batch)
     if media_type == "multipart/form-data":
         return Inputs(pictures=await _multipart_pictures(request, settings, batch=batch))
     if media_type.startswith("image/"):
@@ -77,7 +82,7 @@ async def read_inputs(request: Request, settings: Settings, *, batch: bool) -> I
     )
 
 
-def _json_inputs(body: bytes, settings: Settings, *, batch: bool) -> Inputs:
+def _json_pixels(body: bytes, settings: Settings, *, batch: bool) -> np.ndarray:
     try:
         document = pydantic_core.from_json(body)
     except ValueError as exc:
@@ -89,8 +94,7 @@ def _json_inputs(body: bytes, settings: Settings, *, batch: bool) -> Inputs:
     else:
         grids = [PixelsRequest.model_validate(document).pixels]
     side = contract.IMAGE_SIZE  # each grid may be flat or rows on its own: reshape one by one
-    pixels = np.stack([np.asarray(grid, dtype=np.float32).reshape(side, side) for grid in grids])
-    return Inputs(pixels=pixels)
+    return np.stack([np.asarray(grid, dtype=np.float32).reshape(side, side) for grid in grids])
 
 
 async def _multipart_pictures(request: Request, settings: Settings, *, batch: bool) -> list[bytes]:
@@ -123,13 +127,13 @@ def _check_batch(count: int, settings: Settings) -> None:
 
 
 def infer(model: DigitModel, inputs: Inputs, settings: Settings, *, preprocessed: bool) -> list[Prediction]:
-    """Preprocess pictures (if any), one model call for all of them, one Prediction each."""
+    """Decode the inputs, one model call for all of them, one Prediction each."""
     if inputs.pictures is not None:
         pixels = np.stack(
             [_read(i, data, settings, len(inputs.pictures)) for i, data in enumerate(inputs.pictures)]
         )
     else:
-        pixels = inputs.pixels
+        pixels = _json_pixels(inputs.json_body or b"", settings, batch=inputs.batch)
     started = time.perf_counter()
     probabilities = model.predict(contract.to_model_input(pixels))
     labels = np.argmax(probabilities, axis=1)
