@@ -163,7 +163,8 @@ def _read(index: int, data: bytes, settings: Settings, count: int) -> np.ndarray
 
 async def run_inference(
     request: Request, model: DigitModel, inputs: Inputs, settings: Settings, include: str | None
-):
+) -> list[Prediction]:
+    """Decode and infer in a worker thread, at most DIGITS_INFERENCE_THREADS at once per process."""
     return await anyio.to_thread.run_sync(
         lambda: infer(model, inputs, settings, preprocessed=include == "preprocessed"),
         limiter=request.app.state.inference_limiter,
