@@ -83,31 +83,6 @@ class Settings(BaseSettings):
     graceful_timeout: float = Field(
         30.0, gt=0, description="seconds to let requests in flight finish after SIGTERM"
     )
-    fit_time_limit: float = Field(
-        10.0, gt=0, description="seconds one /fit-line may take, queueing included (503 above)"
-    )
-    # Access and operations (service.security, service.lifecycle): key, CORS and rate limit off by default.
-    api_key: str = Field(
-        "",
-        repr=False,
-        description="API key(s), comma-separated: every route but health and /metrics then needs "
-        "X-API-Key or Authorization: Bearer (empty: open). Prefer the env var to the flag",
-    )
-    cors_origins: str = Field(
-        "", description="origins allowed to call from a browser, comma-separated, * for any (empty: no CORS)"
-    )
-    rate_limit: int = Field(
-        0, ge=0, description="requests per client address per rate_limit_unit, per worker (0: no limit)"
-    )
-    rate_limit_unit: Literal["second", "minute", "hour", "day"] = Field("minute", description="rate unit")
-    model_repository: Path | None = Field(
-        None,
-        description="Triton-style folder (models/digits) of N/model.onnx: serve the newest valid version, "
-        "reload on SIGHUP or POST /admin/reload (unset: serve model_path)",
-    )
-    graceful_timeout: float = Field(
-        30.0, gt=0, description="seconds to let requests in flight finish after SIGTERM"
-    )
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="log level")
     access_log: bool = Field(True, description="one JSON log line per request")
 
@@ -116,8 +91,6 @@ def env_for(settings: Settings) -> dict[str, str]:
     """The environment variables that reproduce ``settings`` in another process (uvicorn workers)."""
     env = {}
     for name, value in settings.model_dump().items():
-        if value is None:  # unset optional field: leave it unset in the worker too
-            continue
         if value is None:  # unset optional field: leave it unset in the worker too
             continue
         env[ENV_PREFIX + name.upper()] = str(value).lower() if isinstance(value, bool) else str(value)
