@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Build the real Dockerfile with podman, run the image the way docker-compose.yml runs it (read-only
 # root, tmpfs /tmp, memory/cpu limits) and check that it answers: /healthz, /readyz, POST /predict with
-# a real PNG, the image's HEALTHCHECK, non-root user, no torch and no training code inside, clean stop.
-# Prints how long each step took and the image size. Exits non-zero with a clear message on any failure.
+# real PNGs, the image's HEALTHCHECK, non-root user, no torch and no training code inside; then the
+# scale profile's replicas behind nginx with deploy/nginx.conf; then a clean stop on SIGTERM.
+# Prints each step's time and the image size. Exits non-zero with a clear FAIL line on any failure.
 #
 # No Docker engine and no image registry here, so the `python:3.11-slim` base is a stand-in built with
 # debootstrap from the Debian mirror apt already uses (cached in $STATE across runs on one machine).
-# Needs root, podman, runc, debootstrap, and the project venv (.venv, for Pillow and the HTTP checks).
+# Needs root (installs podman, runc, debootstrap with apt if missing) and the project venv (.venv,
+# from scripts/setup-dev.sh: Pillow and httpx for the HTTP checks).
 #
-#   scripts/container-smoke.sh                 # build + run + check
-#   SMOKE_REBUILD_BASE=1 scripts/container-smoke.sh   # rebuild the stand-in base image too
+#   scripts/container-smoke.sh                        # build + run + check
+#   SMOKE_REBUILD_BASE=1 scripts/container-smoke.sh   # remake the stand-in base image too
 set -Eeuo pipefail
 cd "$(dirname "$0")/.."
 
@@ -61,9 +63,12 @@ trap 'echo "container-smoke: FAIL: line $LINENO: \"$BASH_COMMAND\" exited with s
 
 # ------------------------------------------------------------------------------------ preconditions
 [ "$(id -u)" = 0 ] || fail "run as root (podman with runc and debootstrap need it here)"
-for tool in podman runc debootstrap; do
-    command -v "$tool" >/dev/null || fail "'$tool' is missing: apt-get install -y podman buildah runc debootstrap uidmap"
-done
+APT_PACKAGES="podman buildah runc debootstrap uidmap"
+if ! command -v podman >/dev/null || ! command -v runc >/dev/null || ! command -v debootstrap >/dev/null; then
+    echo "container-smoke: installing $APT_PACKAGES (apt)"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $APT_PACKAGES; } >/dev/null ||
+        fail "could not install $APT_PACKAGES with apt-get"
+fi
 [ -x "$PY" ] || fail "$PY is missing: run scripts/setup-dev.sh first"
 
 mkdir -p "$STATE"
