@@ -37,9 +37,9 @@ def parser() -> argparse.ArgumentParser:
         if field.annotation is bool:
             cli.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
         else:
-            cli.add_argument(
-                flag, default=None, metavar=name.upper(), help=help_text + f" (default {field.default})"
-            )
+            default = field.get_default(call_default_factory=True)
+            help_text += f" (default {default})"
+            cli.add_argument(flag, default=None, metavar=name.upper(), help=help_text)
     return cli
 
 

@@ -6,6 +6,7 @@ environment so every uvicorn worker process builds an identical ``Settings()``.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -40,7 +41,11 @@ class Settings(BaseSettings):
     )
     inter_op_threads: int = Field(1, ge=0, le=64, description="onnxruntime threads across graph nodes")
     inference_threads: int = Field(
-        8, ge=1, le=256, description="requests running inference at once per worker (thread-pool slots)"
+        default_factory=lambda: min(4, os.cpu_count() or 1),
+        ge=1,
+        le=256,
+        description="requests decoding + inferring at once per worker (default: cores, at most 4); more "
+        "slots than cores only add GIL contention and slow the event loop",
     )
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="largest request body (413 above)")
     max_image_pixels: int = Field(
