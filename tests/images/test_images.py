@@ -227,6 +227,28 @@ def test_large_pictures_in_every_mode(mode):
     assert_reads_as_reference(data)
 
 
+def stroke_width(pixels: np.ndarray) -> float:
+    """2 * area / perimeter of the pixels >= 128: the mean stroke width."""
+    mask = np.pad(pixels >= 128, 1)
+    perimeter = np.count_nonzero(mask[1:] != mask[:-1]) + np.count_nonzero(mask[:, 1:] != mask[:, :-1])
+    return 2 * np.count_nonzero(mask) / perimeter
+
+
+def test_fine_pen_strokes_are_thickened_to_mnist_width():
+    """A "7" written with a fine pen on a big page: 3 px strokes on a 600 px digit would be 0.1 px at
+    MNIST scale; they come out about as wide as MNIST's (median 1.8 px) and fully white."""
+    page = Image.new("L", (900, 800), 240)
+    size = 600
+    points = [(150 + 0.25 * size, 100 + 0.2 * size), (150 + 0.75 * size, 100 + 0.2 * size)]
+    points.append((150 + 0.42 * size, 100 + 0.85 * size))
+    ImageDraw.Draw(page).line(points, fill=30, width=3, joint="curve")
+    out = read_digit(encode(page, "PNG"), max_pixels=MAX_PIXELS)
+    assert_mnist_like(out)
+    assert out.max() == 255  # without thickening: a faint hairline, at most 61
+    assert 1.3 <= stroke_width(out) <= 2.8, stroke_width(out)
+    assert stroke_width(REFERENCE) > 2  # the reference (20 px strokes at 200 px) is left as drawn
+
+
 def test_tiny_8x8_still_reads():
     assert_reads_as_reference(tiny(), similar=0.75)
 
