@@ -63,11 +63,11 @@ trap 'echo "container-smoke: FAIL: line $LINENO: \"$BASH_COMMAND\" exited with s
 
 # ------------------------------------------------------------------------------------ preconditions
 [ "$(id -u)" = 0 ] || fail "run as root (podman with runc and debootstrap need it here)"
-APT_PACKAGES="podman buildah runc debootstrap uidmap"
+APT_PACKAGES=(podman buildah runc debootstrap uidmap)
 if ! command -v podman >/dev/null || ! command -v runc >/dev/null || ! command -v debootstrap >/dev/null; then
-    echo "container-smoke: installing $APT_PACKAGES (apt)"
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $APT_PACKAGES; } >/dev/null ||
-        fail "could not install $APT_PACKAGES with apt-get"
+    echo "container-smoke: installing ${APT_PACKAGES[*]} (apt)"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${APT_PACKAGES[@]}"; } >/dev/null ||
+        fail "could not install ${APT_PACKAGES[*]} with apt-get"
 fi
 [ -x "$PY" ] || fail "$PY is missing: run scripts/setup-dev.sh first"
 
@@ -341,7 +341,7 @@ with httpx.Client(base_url=url, timeout=10) as client:
 print("container-smoke:    through nginx: /lb-healthz, /healthz, /readyz -> 200; 20 x POST /predict -> label 7")
 PYEOF
 upstreams=$(podman logs "$NAME-lb" 2>/dev/null | grep '"POST /predict' | grep -o 'upstream=[0-9.]*:8000' | sort | uniq -c || true)
-echo "container-smoke:    POST /predict per replica (nginx access log):" $upstreams
+echo "container-smoke:    POST /predict per replica (nginx access log): $(echo "$upstreams" | sed 's/^ *//' | paste -sd ' ')"
 [ "$(echo "$upstreams" | grep -c upstream=)" = 2 ] || fail "nginx did not spread the requests over both replicas"
 podman rm -f -t 5 "$NAME-lb" "$NAME-r1" "$NAME-r2" >/dev/null 2>&1
 podman network rm -f "$NAME-net" >/dev/null 2>&1
