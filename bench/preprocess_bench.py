@@ -97,6 +97,7 @@ def bench_input(label: str, data: bytes, repeat: int, seconds: float) -> None:
     probe = Image.open(io.BytesIO(data))
     decoded = images.decode_image(data, max_pixels=MAX_PIXELS)
     ink, noisy = images._ink_map(decoded)
+    pixels = images.to_mnist(decoded)
     print(
         f"\n{label}: {probe.format} {probe.size[0]}x{probe.size[1]} {probe.mode}, {len(data) / 1024:.0f} KiB"
         f" -> decoded {decoded.size[0]}x{decoded.size[1]} {decoded.mode}"
@@ -108,7 +109,7 @@ def bench_input(label: str, data: bytes, repeat: int, seconds: float) -> None:
         "  layout (bbox, 20px, CoM)": lambda: images._mnist_layout(ink, despeckle=noisy),
         "to_mnist": lambda: images.to_mnist(decoded),
         "read_digit (total)": lambda: images.read_digit(data, max_pixels=MAX_PIXELS),
-        "png_base64": lambda: images.png_base64(images.to_mnist(decoded)) and None,
+        "png_base64": lambda: images.png_base64(pixels),
     }
     if probe.format == "JPEG" and max(probe.size) > images.WORK_SIZE:
         steps["(full-size decode, no draft)"] = lambda: Image.open(io.BytesIO(data)).load()
