@@ -546,3 +546,16 @@ def test_png_base64_round_trip():
 def test_png_base64_rejects_other_shapes():
     with pytest.raises(ValueError, match="28x28"):
         png_base64(np.zeros((20, 20), np.uint8))
+
+
+@pytest.mark.parametrize("size", [(10_000, 1), (1, 10_000), (1, 1), (2, 2), (3, 1), (10_000, 10), (7, 3000)])
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+def test_extreme_shapes_give_a_digit_or_an_image_error(size, fmt):
+    rng = np.random.default_rng(sum(size))
+    pixels = rng.integers(0, 256, size[::-1], dtype=np.uint8)
+    try:
+        out = read_digit(encode(Image.fromarray(pixels), fmt), max_pixels=MAX_PIXELS)
+    except ImageError:
+        return
+    assert out.shape == (28, 28)
+    assert out.dtype == np.uint8
