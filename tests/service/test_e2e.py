@@ -198,3 +198,23 @@ def test_an_invalid_setting_stops_startup_with_one_line() -> None:
     assert "Traceback" not in result.stderr
     assert "port" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_the_served_model_reproduces_its_card_accuracy_on_the_mnist_test_set(http, shipped_model) -> None:
+    """All 10,000 official test digits through HTTP (JSON pixels, batches of 250): every label equals
+    onnxruntime's on the same file, and the accuracy is the one the model card states."""
+    from training import data  # numpy-only loader; the test process may import training, the service never
+
+    test = data.load("wheel").test
+    served = []
+    for start in range(0, len(test), 250):
+        chunk = test.images[start : start + 250]
+        response = http.post("/predict/batch", json={"instances": chunk.tolist()})
+        assert response.status_code == 200, response.text
+        served.extend(p["label"] for p in response.json()["predictions"])
+    served = np.array(served)
+    direct = np.argmax(shipped_model.predict(test.images[:, None].astype(np.float32) / 255.0), axis=1)
+    np.testing.assert_array_equal(served, direct)
+    accuracy = float(np.mean(served == test.labels))
+    assert accuracy == pytest.approx(float(shipped_model.metadata["test_accuracy"]), abs=5e-5)
