@@ -8,7 +8,9 @@ is brought to exactly that form here, so the model sees what it was trained on:
     decode (size checked before pixels are read; JPEGs decoded at reduced scale; EXIF orientation)
     -> ink map 0..255 (alpha when a canvas export's colour is uniform, else luminance with
        polarity detected, uneven lighting flattened, paper noise cut off, stroke levels stretched)
-    -> crop to the ink's bounding box -> longer side 20 px -> 28x28 centred on the centre of mass.
+    -> crop to the ink's bounding box -> longer side 20 px (strokes thinner than nearly all of
+       MNIST's, a fine pen on a big photo, thickened to MNIST's width instead of fading to gray)
+    -> 28x28 with the centre of mass at the centre (integer shift, as MNIST).
 
 Pillow and numpy only, no per-pixel Python: this runs on every request.
 """
@@ -150,7 +152,7 @@ def png_base64(pixels: np.ndarray) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-# --- ink map: picture -> float32 [H, W] in [0, 1], ink = 1, paper = 0 --------------------------------
+# --- ink map: picture -> "L" image of the same size, ink 255, paper 0 ------------------------------------
 
 
 def _ink_map(image: Image.Image) -> tuple[Image.Image, bool]:
