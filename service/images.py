@@ -38,6 +38,8 @@ MIN_INK_PIXELS = 2  # fewer strong-ink pixels than this (after speck removal) is
 NOISE_SIGMAS = 4.0  # paper noise floor = median + this many robust sigmas of the background
 BLOCKS = 8  # the lighting is estimated on a BLOCKS x BLOCKS grid (pictures of at least SMALL px)
 STRONG_INK = 64  # the bounding box is that of pixels at least this bright (of 255)
+SPECK_GAP = 0.05  # ink parts this far (of the picture's longer side) from the rest and ...
+SPECK_MASS = 0.02  # ... holding less than this share of the ink are dirt, not digit (photos only)
 SMALL = 64  # below this shorter side: no lighting flattening, no speck removal (nothing to average)
 STROKE_MIN = 1.0  # px at the 20-px box: thinner strokes are thickened (MNIST's 1st percentile: 1.0)
 STROKE_TARGET = 2.2  # px at the 20-px box, before resampling: comes out as wide as a marker's (~1.7)
@@ -333,6 +335,12 @@ def _mnist_layout(pixels: Image.Image, *, despeckle: bool = True) -> np.ndarray:
     box = strong.getbbox()
     if box is None or strong.histogram()[255] < MIN_INK_PIXELS:
         raise NoInk("the image has no ink: only faint marks or specks of noise were found")
+    if despeckle and min(pixels.size) >= SMALL:  # and dots of dirt away from the digit
+        mask = np.asarray(strong, dtype=bool)
+        gap = max(2, round(SPECK_GAP * max(pixels.size)))
+        top, bottom = _main_extent(mask.sum(axis=1), gap)
+        left, right = _main_extent(mask.sum(axis=0), gap)
+        box = (left, top, right, bottom)
     digit = np.asarray(_fit_box(pixels, box), dtype=np.float32)
 
     mass = float(digit.sum())
@@ -348,6 +356,17 @@ def _mnist_layout(pixels: Image.Image, *, despeckle: bool = True) -> np.ndarray:
     out = np.zeros((IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8)
     out[offset_y : offset_y + digit.shape[0], offset_x : offset_x + digit.shape[1]] = np.clip(digit, 0, 255)
     return out
+
+
+def _main_extent(mass: np.ndarray, gap: int) -> tuple[int, int]:
+    """Start and stop of the ink along one axis, leaving out small parts (under SPECK_MASS of the ink)
+    that lie more than ``gap`` empty rows or columns away from the rest."""
+    occupied = np.flatnonzero(mass)
+    breaks = np.flatnonzero(np.diff(occupied) > gap)
+    starts = np.concatenate(([occupied[0]], occupied[breaks + 1]))
+    stops = np.concatenate((occupied[breaks], [occupied[-1]])) + 1
+    keep = np.flatnonzero(np.add.reduceat(mass, starts) >= SPECK_MASS * mass.sum())
+    return int(starts[keep[0]]), int(stops[keep[-1]])
 
 
 def _fit_box(pixels: Image.Image, box: tuple[int, int, int, int]) -> Image.Image:

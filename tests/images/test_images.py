@@ -172,6 +172,15 @@ def specks() -> bytes:
     return encode(Image.fromarray(gray), "PNG")
 
 
+def dirt() -> bytes:
+    """A paper photo with a few dots of dirt (4-6 px, too big for a 3x3 majority vote) far from the digit."""
+    page = np.full((400, 500), 230, np.uint8)
+    page[100:300, 150:350] = 230 - (INK * 0.8).astype(np.uint8)
+    for y, x, size in ((20, 30, 5), (370, 460, 6), (200, 470, 4), (30, 250, 5)):
+        page[y : y + size, x : x + size] = 40
+    return encode(Image.fromarray(page).convert("RGB"), "JPEG", quality=85)
+
+
 @pytest.mark.parametrize(
     "make",
     [
@@ -188,6 +197,7 @@ def specks() -> bytes:
         cmyk_jpeg,
         animated_gif,
         specks,
+        dirt,
     ],
     ids=[
         "dark-on-light",
@@ -203,6 +213,7 @@ def specks() -> bytes:
         "cmyk-jpeg",
         "animated-gif-frame-0",
         "noise-specks",
+        "dots-of-dirt",
     ],
 )
 def test_pictures_read_as_the_same_digit(make):
