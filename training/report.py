@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -36,20 +37,26 @@ def plot_curves(history: Sequence[dict[str, Any]], best_epoch: int, path: Path) 
     ax_loss.plot(epochs, [h["train_loss"] for h in history], "o-", label="train (augmented)")
     ax_loss.plot(epochs, [h["val_loss"] for h in history], "s-", label="validation")
     ax_loss.set(title="Cross-entropy loss", xlabel="epoch", ylabel="loss", yscale="log")
-    ax_acc.plot(epochs, [100 * h["train_accuracy"] for h in history], "o-", label="train (augmented)")
-    ax_acc.plot(epochs, [100 * h["val_accuracy"] for h in history], "s-", label="validation")
+    # Logit scale: 90%, 99% and 99.9% are equally far apart, so early and late epochs both show.
+    ax_acc.plot(epochs, [h["train_accuracy"] for h in history], "o-", label="train (augmented)")
+    ax_acc.plot(epochs, [h["val_accuracy"] for h in history], "s-", label="validation")
     accuracies = [h["val_accuracy"] for h in history] + [h["train_accuracy"] for h in history]
-    low = max(90.0, 100 * sorted(accuracies)[len(accuracies) // 4] - 0.5)
-    ax_acc.set(title="Accuracy", xlabel="epoch", ylabel="accuracy (%)", ylim=(low, 100))
+    ax_acc.set_yscale("logit")
+    ax_acc.set_ylim(max(0.5, min(accuracies) * 0.98), min(0.9995, 1 - (1 - max(accuracies)) / 3))
+    ticks = [0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.998, 0.999]
+    ax_acc.yaxis.set_major_locator(matplotlib.ticker.FixedLocator(ticks))
+    ax_acc.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(xmax=1, decimals=1))
+    ax_acc.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax_acc.set(title="Accuracy (logit scale)", xlabel="epoch", ylabel="accuracy")
     for ax in (ax_loss, ax_acc):
         ax.axvline(best_epoch, color="grey", linestyle="--", linewidth=1, label=f"best epoch ({best_epoch})")
         ax.grid(alpha=0.3)
         ax.set_xticks(epochs)
-        ax.legend()
+        ax.legend(loc="upper right" if ax is ax_loss else "lower right")
     best = history[best_epoch - 1]
     ax_acc.annotate(
         f"{100 * best['val_accuracy']:.2f}%",
-        (best_epoch, 100 * best["val_accuracy"]),
+        (best_epoch, best["val_accuracy"]),
         textcoords="offset points",
         xytext=(-40, -18),
     )
@@ -115,7 +122,8 @@ def plot_misclassified(
                 fontsize=7.5,
                 color="crimson",
             )
-    ax.set_title(f"Misclassified test digits: true→predicted (confidence); {len(confidences)} in all")
+    shown = "" if len(order) == len(confidences) else f", the {len(order)} most confident shown"
+    ax.set_title(f"Misclassified test digits, true→predicted (confidence): {len(confidences)} in all{shown}")
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
@@ -170,6 +178,7 @@ def write_card(metrics: dict[str, Any], out_dir: Path, command: str) -> Path:
     test_accuracy = f"{100 * metrics['test_accuracy']:.2f}% ({metrics['test_errors']} errors)"
     val_accuracy = f"{100 * metrics['validation_accuracy']:.2f}%"
     nesterov = " (Nesterov)" if s["nesterov"] else ""
+    threads = f"{s['threads']} CPU thread{'s' if s['threads'] != 1 else ''}" if s["threads"] else "all CPUs"
     text = f"""# Model card: `{MODEL_NAME}` version {metrics["version"]}
 
 A handwritten-digit classifier for 28x28 MNIST-style images, trained with mini-batch stochastic gradient
@@ -186,7 +195,7 @@ figures are written by the training run; the same facts are inside the ONNX file
 | Validation accuracy (10,000 held-out training images; chose the epoch) | {val_accuracy} |
 | Best epoch / epochs | {metrics["best_epoch"]} / {s["epochs"]} |
 | Parameters | {metrics["parameters"]:,} |
-| Training time | {metrics["train_seconds"] / 60:.1f} min on {s["threads"]} CPU threads |
+| Training time (depends on the machine and its load) | {metrics["train_seconds"] / 60:.1f} min, {threads} |
 | torch vs onnxruntime, max probability difference over the test set | {metrics["parity_max_abs_diff"]:.1e} |
 
 Per-class test accuracy (%), digits 0-9: {per_class}

@@ -37,9 +37,9 @@ def test_flags_parse_into_typed_fields():
 
 
 def test_command_line_round_trips():
-    config = TrainConfig(epochs=3, augment=False, max_lr=0.2, threads=1)
+    config = TrainConfig(epochs=3, augment=False, max_lr=0.2, threads=2)
     line = command_line(config)
-    assert line == "python -m training --epochs 3 --max-lr 0.2 --no-augment --threads 1"
+    assert line == "python -m training --epochs 3 --max-lr 0.2 --no-augment --threads 2"
     assert parse_config(line.split()[3:]) == config
     assert command_line(TrainConfig()) == "python -m training"
     assert build_parser().prog == "python -m training"
