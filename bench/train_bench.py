@@ -4,6 +4,7 @@ and of the lesson's linear model beside it. Prints figures, asserts nothing, wri
     .venv/bin/python bench/train_bench.py                 # both, full settings (several minutes)
     .venv/bin/python bench/train_bench.py --epochs 2      # quicker look
     .venv/bin/python bench/train_bench.py --only linear
+    .venv/bin/python bench/train_bench.py --keep /tmp/bench   # keep both models, their cards and figures
 
 Not run in CI. The machine's load matters a lot: note it next to the figures (the script prints it).
 """
@@ -31,10 +32,11 @@ from training.config import TrainConfig
 LINEAR = {"architecture": "linear", "augment": False}
 
 
-def bench(name: str, config: TrainConfig) -> dict:
+def bench(name: str, config: TrainConfig, keep: Path | None = None) -> dict:
     load_before = os.getloadavg()[0]
-    with tempfile.TemporaryDirectory(prefix="train-bench-") as out_dir:
-        config = dataclasses.replace(config, out_dir=Path(out_dir), report=False)
+    with tempfile.TemporaryDirectory(prefix="train-bench-") as tmp:
+        out_dir = keep / name if keep else Path(tmp)
+        config = dataclasses.replace(config, out_dir=out_dir, report=keep is not None)
         started = time.perf_counter()
         metrics = run(config)
         wall = time.perf_counter() - started
@@ -62,6 +64,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, help="override the number of epochs of both")
     parser.add_argument("--threads", type=int, help="override torch CPU threads (default: the config's)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument(
+        "--keep", type=Path, help="keep the models and their reports in KEEP/cnn and KEEP/linear"
+    )
     args = parser.parse_args()
 
     overrides = {"progress": False}
@@ -70,7 +75,7 @@ def main() -> None:
     if args.threads is not None:
         overrides["threads"] = args.threads
     runs = {"cnn": TrainConfig(**overrides), "linear": TrainConfig(**(overrides | LINEAR))}
-    results = [bench(name, config) for name, config in runs.items() if args.only in (None, name)]
+    results = [bench(name, config, args.keep) for name, config in runs.items() if args.only in (None, name)]
 
     if args.json:
         print(json.dumps(results, indent=2))

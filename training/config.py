@@ -70,8 +70,8 @@ class TrainConfig:
         default=1,
         metadata=_help(
             "torch CPU threads (0: torch's default). The count changes the floating-point sums, so the "
-            "shipped model is reproduced bit for bit only with its value, 1; 2 is about 1.7x faster on an "
-            "idle 2-core machine but much slower on a busy one"
+            "shipped model is reproduced exactly (on the same kind of CPU) only with its value, 1; 2 is "
+            "faster on an idle 2-core machine but far slower on a busy one"
         ),
     )
     progress: bool = field(default=True, metadata=_help("show a progress bar"))

