@@ -156,6 +156,8 @@ class FitLineRequest(StrictModel):
         linefit.DEFAULT_LEARNING_RATE,
         gt=linefit.MIN_LEARNING_RATE,
         le=linefit.MAX_LEARNING_RATE,
+        strict=True,  # like the other options: "0.1" (a string) is not a number
+        allow_inf_nan=False,
         description="SGD step in standardized units: 0 < lr < 1 converges, >= 1 diverges (a result)",
     )
     epochs: int = Field(linefit.DEFAULT_EPOCHS, ge=linefit.MIN_EPOCHS, le=linefit.MAX_EPOCHS, strict=True)
