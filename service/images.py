@@ -40,6 +40,11 @@ BLOCKS = 8  # the lighting is estimated on a BLOCKS x BLOCKS grid (pictures of a
 STRONG_INK = 64  # the bounding box is that of pixels at least this bright (of 255)
 SPECK_GAP = 0.05  # ink parts this far (of the picture's longer side) from the rest and ...
 SPECK_MASS = 0.02  # ... holding less than this share of the ink are dirt, not digit (photos only)
+THUMB = 48  # a sheet of paper on a table is looked for on a thumbnail this large
+SHEET_EDGE = 0.25  # the table runs along at least this share of the frame's edge ...
+SHEET_AREA = 0.3  # ... the sheet covers at least this share of the picture ...
+SHEET_PAPER = 0.85  # ... of which at least this share is paper ...
+SHEET_CONTRAST = 0.3  # ... this much brighter than the table (of full scale)
 SMALL = 64  # below this shorter side: no lighting flattening, no speck removal (nothing to average)
 STROKE_MIN = 1.0  # px at the 20-px box: thinner strokes are thickened (MNIST's 1st percentile: 1.0)
 STROKE_TARGET = 2.2  # px at the 20-px box, before resampling: comes out as wide as a marker's (~1.7)
@@ -242,6 +247,14 @@ def _ink_from_gray(gray: np.ndarray) -> Image.Image:
         smooth += gray[0:half_h:2, 1:half_w:2]
         smooth += gray[1:half_h:2, 1:half_w:2]
         smooth *= np.float32(0.25)
+    sheet = _sheet(smooth) if min(height, width) >= SMALL else None
+    if sheet is not None:  # a sheet of paper lying on something darker: that is paper too, not ink
+        inside, level = sheet
+        outside = np.asarray(Image.fromarray(inside).resize((width, height), Image.Resampling.NEAREST)) == 0
+        gray = gray.copy()
+        gray[outside] = level
+        smooth = smooth.copy()
+        smooth[~inside.astype(bool)] = level
     paper = float(np.median(_border(smooth)))
     # Polarity: the ink is whichever extreme lies farther from the paper's colour.
     dark_ink = paper - float(smooth.min()) > float(smooth.max()) - paper
@@ -272,6 +285,60 @@ def _ink_from_gray(gray: np.ndarray) -> Image.Image:
             f"(contrast {max(top - floor, 0) / 255:.2f}, needs {MIN_CONTRAST})"
         )
     return levels.point(_levels_lut(floor, top))
+
+
+def _sheet(gray: np.ndarray) -> tuple[np.ndarray, float] | None:
+    """Find a sheet of paper photographed lying on a darker table: (uint8 mask of the sheet at the
+    size of ``gray``, eroded a little; the paper's level), or None if the picture is not that.
+
+    On a thumbnail, the dark pixels connected to the frame's edge are the table; the rest is the
+    sheet (the digit on it is enclosed, so it stays). It counts only if the table runs along much of
+    the edge, the sheet is large, nearly all paper, much brighter than the table, and has ink on it
+    (a white digit on black fails the last three).
+    """
+    height, width = gray.shape
+    scale = THUMB / max(height, width)
+    size = (max(8, round(width * scale)), max(8, round(height * scale)))
+    thumb = np.asarray(Image.fromarray(gray).resize(size, Image.Resampling.BOX))
+    levels = (np.clip(thumb, 0, 1) * 255).astype(np.uint8)
+    bright = levels > _otsu(np.bincount(levels.ravel(), minlength=256))
+    dark = ~bright
+    table = np.zeros_like(dark)
+    table[[0, -1], :] = dark[[0, -1], :]
+    table[:, [0, -1]] |= dark[:, [0, -1]]
+    edge = np.concatenate((dark[0], dark[-1], dark[1:-1, 0], dark[1:-1, -1]))
+    if edge.mean() < SHEET_EDGE:
+        return None
+    while True:  # grow the table through dark pixels (geodesic dilation, 8-connected)
+        grown = table.copy()
+        grown[1:] |= table[:-1]
+        grown[:-1] |= table[1:]
+        grown[:, 1:] |= grown[:, :-1]
+        grown[:, :-1] |= grown[:, 1:]
+        grown &= dark
+        if np.array_equal(grown, table):
+            break
+        table = grown
+    sheet = ~table
+    if sheet.mean() < SHEET_AREA or bright[sheet].mean() < SHEET_PAPER:
+        return None
+    paper, floor = float(np.median(thumb[sheet & bright])), float(np.median(thumb[table]))
+    if paper - floor < SHEET_CONTRAST:
+        return None
+    inner = sheet.copy()  # erode by two thumbnail pixels, from the frame too: edges are part table
+    for _ in range(2):
+        eroded = inner.copy()
+        eroded[1:] &= inner[:-1]
+        eroded[:-1] &= inner[1:]
+        eroded[:, 1:] &= inner[:, :-1]
+        eroded[:, :-1] &= inner[:, 1:]
+        eroded[[0, -1], :] = False
+        eroded[:, [0, -1]] = False
+        inner = eroded
+    full = np.asarray(Image.fromarray(inner.astype(np.uint8) * 255).resize((width, height)))
+    if not (gray[full > 0] < paper - SHEET_CONTRAST).any():
+        return None  # nothing written on it: not a sheet with a digit (e.g. a bold white digit)
+    return full, paper
 
 
 def _background(raw: np.ndarray, size: tuple[int, int]) -> np.ndarray | np.float32:

@@ -63,6 +63,34 @@ def _photo(shape: Image.Image, rng: np.random.Generator) -> bytes:
     return encode(rgb, "JPEG", quality=int(rng.integers(70, 86)))
 
 
+def paper_on_table(digit: np.ndarray, rng: np.random.Generator) -> bytes:
+    """A sheet of paper (60-85% of the frame each way, turned up to 8 degrees, maybe cut by the frame)
+    lying on a darker, grained table, the digit written on it; photographed (blur, noise, JPEG)."""
+    frame_h, frame_w = int(rng.integers(500, 800)), int(rng.integers(500, 800))
+    rows = np.linspace(0, 1, frame_h, dtype=np.float32)[:, None]
+    frame = np.float32(rng.uniform(0.15, 0.5)) + 0.05 * np.sin(rows * np.float32(rng.uniform(20, 60)))
+    frame = np.repeat(frame, frame_w, axis=1)
+    sheet_h, sheet_w = int(frame_h * rng.uniform(0.6, 0.85)), int(frame_w * rng.uniform(0.6, 0.85))
+    sheet = Image.new("L", (sheet_w, sheet_h), 255)
+    size = int(min(sheet_h, sheet_w) * rng.uniform(0.4, 0.7))
+    shape = Image.fromarray(255 - digit).resize((size, size), Image.Resampling.BICUBIC)
+    sheet.paste(shape, (int(rng.integers(0, sheet_w - size)), int(rng.integers(0, sheet_h - size))))
+    angle = rng.uniform(-8, 8)
+    cover = Image.new("L", sheet.size, 255).rotate(angle, expand=True, fillcolor=0)
+    sheet = sheet.rotate(angle, expand=True, fillcolor=0, resample=Image.Resampling.BILINEAR)
+    paper = np.asarray(sheet, np.float32) / 255 * np.float32(rng.uniform(0.8, 0.95))
+    alpha = np.asarray(cover, np.float32) / 255
+    top = int(rng.integers(0, max(1, frame_h - paper.shape[0])))
+    left = int(rng.integers(0, max(1, frame_w - paper.shape[1])))
+    height, width = min(paper.shape[0], frame_h - top), min(paper.shape[1], frame_w - left)
+    region = frame[top : top + height, left : left + width]
+    region *= 1 - alpha[:height, :width]
+    region += paper[:height, :width] * alpha[:height, :width]
+    frame += _noise(rng, frame_h, frame_w) * np.float32(0.02)
+    image = Image.fromarray((np.clip(frame, 0, 1) * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(1))
+    return encode(image.convert("RGB"), "JPEG", quality=int(rng.integers(70, 86)))
+
+
 _NOISE: dict[str, np.ndarray] = {}
 
 
@@ -103,6 +131,7 @@ def white_on_black_jpeg(digit: np.ndarray, rng: np.random.Generator) -> bytes:
 RENDERERS = {
     "paper_photo": paper_photo,
     "pen_photo": pen_photo,
+    "paper_on_table": paper_on_table,
     "canvas_export": canvas_export,
     "jpeg_white_on_black": white_on_black_jpeg,
 }

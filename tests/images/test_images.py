@@ -260,6 +260,47 @@ def test_fine_pen_strokes_are_thickened_to_mnist_width():
     assert stroke_width(REFERENCE) > 2  # the reference (20 px strokes at 200 px) is left as drawn
 
 
+def sheet_on(surface: str, turn: float) -> bytes:
+    """The dark "7" on a sheet of paper lying, turned a little, on a darker grained table (or on
+    more of the same paper, to compare)."""
+    rng = np.random.default_rng(3)
+    table = 90 + 15 * np.sin(np.linspace(0, 40, 600))[:, None] + rng.normal(0, 4, (600, 700))
+    if surface == "paper":
+        table = 235 + rng.normal(0, 4, (600, 700))
+    sheet = Image.new("L", (420, 380), 235)
+    sheet.paste(Image.fromarray(255 - INK).point(lambda level: level * 235 // 255), (110, 90))
+    cover = Image.new("L", sheet.size, 255).rotate(turn, expand=True)
+    sheet = sheet.rotate(turn, expand=True, resample=Image.Resampling.BILINEAR)
+    frame = Image.fromarray(np.clip(table, 0, 255).astype(np.uint8))
+    frame.paste(sheet, (120, 90), cover)
+    return encode(frame.convert("RGB"), "JPEG", quality=85)
+
+
+@pytest.mark.parametrize("turn", [0.0, 5.0, -12.0])
+def test_sheet_of_paper_on_a_table(turn):
+    """The table around the sheet is not ink: the digit reads as if the sheet filled the picture."""
+    on_table = read_digit(sheet_on("table", turn), max_pixels=MAX_PIXELS)
+    on_paper = read_digit(sheet_on("paper", turn), max_pixels=MAX_PIXELS)
+    assert_mnist_like(on_table)
+    assert similarity(on_table, on_paper) > 0.95
+    if turn == 0:
+        assert similarity(on_table, REFERENCE) > SIMILAR
+
+
+def test_bold_white_digit_on_black_is_not_a_sheet():
+    """A big bold white stroke on black looks a little like a sheet on a table; it must read as
+    the same digit as its dark-on-light twin."""
+    image = Image.new("L", (300, 300), 0)
+    points = [(40, 50), (260, 50), (120, 270)]
+    ImageDraw.Draw(image).line(points, fill=255, width=70, joint="curve")
+    white_on_black = read_digit(encode(image, "PNG"), max_pixels=MAX_PIXELS)
+    dark_on_light = read_digit(
+        encode(Image.eval(image, lambda level: 255 - level), "PNG"), max_pixels=MAX_PIXELS
+    )
+    assert_mnist_like(white_on_black)
+    assert similarity(white_on_black, dark_on_light) > 0.95
+
+
 def test_tiny_8x8_still_reads():
     assert_reads_as_reference(tiny(), similar=0.75)
 
