@@ -19,6 +19,11 @@ from service import linefit
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL_PATH = REPO_ROOT / "models" / "digits" / "1" / "model.onnx"
 ENV_PREFIX = "DIGITS_"
+# Workers default to the cores this process may run on (CPU affinity, so a pinned container counts its
+# own): inference is CPU-bound, and one worker per core measured fastest (docs/benchmarks.md).
+CORES = max(
+    1, min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, 64)
+)
 
 
 class Settings(BaseSettings):
@@ -29,7 +34,10 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="interface to bind")
     port: int = Field(8000, ge=0, le=65535, description="TCP port to bind (0: any free port)")
     workers: int = Field(
-        1, ge=1, le=64, description="uvicorn worker processes, each with its own model session"
+        CORES,
+        ge=1,
+        le=64,
+        description="uvicorn worker processes, each with its own model session (default: the cores)",
     )
     model_path: Path = Field(DEFAULT_MODEL_PATH, description="the ONNX model file meeting contract.py")
     intra_op_threads: int = Field(
