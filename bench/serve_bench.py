@@ -155,6 +155,16 @@ def servers(port: int) -> dict[str, Server]:
             pixels="/predict_pixels",
             note="FastAPI + PyTorch eager, 2 workers, torch threads = default",
         ),
+        Server(
+            "torchserve",
+            ["bash", str(BENCH / "peers" / "torchserve_start.sh")],
+            {"BENCH_WORKERS": "2", "BENCH_TORCH_THREADS": "1"},
+            ready="/ping",
+            canvas="/predictions/digits",
+            pixels="/predictions/digits",
+            health="/ping",
+            note="TorchServe 0.12, 2 workers, PyTorch eager (torch threads = 1), same preprocessing",
+        ),
     ]
     out = {}
     for i, server in enumerate(table):
@@ -373,7 +383,7 @@ def versions() -> dict[str, str]:
             str(PEERS / "bin" / "python"),
             "-c",
             "import importlib.metadata as m; print(*(f'{n}={m.version(n)}' for n in "
-            "('bentoml','fastapi','uvicorn','torch','onnxruntime')))",
+            "('bentoml','fastapi','uvicorn','torch','onnxruntime','torchserve')))",
         ],
         capture_output=True,
         text=True,
@@ -391,7 +401,7 @@ def versions() -> dict[str, str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--servers", default="service,bentoml,fastapi-torch-1t,fastapi-torch")
+    parser.add_argument("--servers", default="service,bentoml,fastapi-torch-1t,fastapi-torch,torchserve")
     parser.add_argument("--payloads", default=",".join(PAYLOADS), help="canvas, pixels, healthz")
     parser.add_argument("--conc", default=",".join(map(str, CONCURRENCY)))
     parser.add_argument("--rounds", type=int, default=ROUNDS)
