@@ -1,11 +1,24 @@
 """Acceptance: images as people send them are read as accurately as clean MNIST.
 
 The shipped ONNX model (run with onnxruntime directly, input made by ``contract.to_model_input``)
-classifies the same MNIST test digits twice: clean, as MNIST ships them, and rendered the way people
-send pictures (a paper photo, a canvas export, a white-on-black JPEG), each rendering decoded and
-preprocessed by ``service.images.read_digit``. Every realistic variant must score within MARGIN of
-clean on the same digits. Printed digits (0-9 in every upright font on the machine and Pillow's
-bundled one, several sizes and positions) have no MNIST counterpart and must reach PRINTED_MIN.
+classifies the same 1000 MNIST test digits clean, as MNIST ships them, and rendered the way people
+send pictures, each rendering decoded and preprocessed by ``service.images.read_digit``:
+
+- paper_photo: dark ink on off-white paper, 300-600 px, off-centre in a larger frame, a lighting
+  gradient, sensor noise, slight blur, JPEG quality 70-85;
+- pen_photo: the same with a fine pen (strokes about half as wide as MNIST's);
+- paper_on_table: a sheet of paper, turned a little, on a darker grained table;
+- canvas_export: 280x280 RGBA, black strokes on a fully transparent background;
+- jpeg_white_on_black: white on black like MNIST, upscaled, off-centre, JPEG quality 70-90.
+
+Every realistic variant must score within MARGIN of clean on the same digits. Printed digits (0-9
+in every upright font on the machine and Pillow's bundled one, several sizes and positions, on
+noisy paper, JPEG) have no MNIST counterpart and must reach PRINTED_MIN.
+
+Measured with the v1 model (99.65% on the full test set), on these 1000 digits: clean 99.8%;
+through to_mnist 99.8%; paper_photo 99.8%; pen_photo 99.0%; paper_on_table 99.3%; canvas_export
+99.7%; jpeg_white_on_black 99.7%; printed 99.5% (630 pictures, 21 fonts; Pillow's default font
+reads its flagged "1" as 7). Cost: about 40 s of CPU (the renderings are most of it).
 """
 
 from __future__ import annotations
