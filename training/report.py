@@ -226,9 +226,10 @@ Per-class test accuracy (%), digits 0-9: {per_class}
   {s["max_lr"]:g} after {100 * s["warmup"]:g}% of the steps, {s["epochs"]} epochs, seed {s["seed"]}.
 - Augmentation: {augmentation}.
 - Selection: the weights of the epoch with the best validation accuracy are kept. The test set is used
-  once, at the end, for the figures on this card; nothing was chosen by it.
+  once, at the end, for the test figures on this card and in the metadata; nothing was chosen by it.
 
-Reproduce (writes this folder):
+Reproduce (from the repository root, with the `train` extra installed; writes this folder and
+replaces this model; add `--out-dir DIR` to write elsewhere):
 
 ```
 {command}
