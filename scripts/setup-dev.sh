@@ -14,12 +14,18 @@ fi
 .venv/bin/python -m pip install --quiet "torch==2.14.1" "torchvision==0.29.1"
 .venv/bin/python -m pip install --quiet -e ".[train,dev]"
 
-if ! command -v chromium >/dev/null 2>&1; then
+# Debian packages: Chromium for the browser tests, fonts for the printed-digit tests.
+apt_packages=(chromium fonts-dejavu-core fonts-liberation)
+missing=()
+for package in "${apt_packages[@]}"; do
+    dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then
         apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
     else
-        echo "setup-dev: Chromium is missing; install Debian's 'chromium' package for the browser tests." >&2
+        echo "setup-dev: missing Debian packages: ${missing[*]} (sudo apt-get install ${missing[*]})" >&2
     fi
 fi
 echo "setup-dev: ready (.venv)"

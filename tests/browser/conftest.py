@@ -1,8 +1,8 @@
 """Real headless Chromium (Debian's /usr/bin/chromium, driven by Playwright) against `python -m service`.
 
 Playwright's own browser download does not work on this network, so the tests launch the system Chromium via
-``executable_path``; without it they are skipped with the reason (the skip shows in the summary, it is never
-counted as a pass). Every page records console errors, uncaught exceptions and failed requests so each test
+``executable_path``; without it they fail with the reason (``scripts/setup-dev.sh`` installs it; a skip would
+hide a gap). Every page records console errors, uncaught exceptions and failed requests so each test
 can assert the page ran clean. Screenshots go to ``artifacts/screenshots/`` (gitignored; kept as test
 artifacts).
 """
@@ -96,7 +96,7 @@ def _own_server(log_path: Path) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def chromium() -> Iterator[object]:
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM}: install Debian's 'chromium' (scripts/setup-dev.sh does so)")
+        pytest.fail(f"no Chromium at {CHROMIUM}: install Debian's 'chromium' (scripts/setup-dev.sh does so)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
