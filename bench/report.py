@@ -34,7 +34,16 @@ COLOURS = {
     "bentoml": "#d62728",
     "fastapi-torch-1t": "#2ca02c",
     "fastapi-torch": "#9467bd",
+    "torchserve": "#ff7f0e",
 }
+EXTRA_COLOURS = ("#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+
+
+def colour(server: str, servers: list[str]) -> str:
+    if server in COLOURS:
+        return COLOURS[server]
+    others = [s for s in servers if s not in COLOURS]
+    return EXTRA_COLOURS[others.index(server) % len(EXTRA_COLOURS)]
 
 
 def load(path: Path) -> dict:
@@ -146,7 +155,7 @@ def plot_serving(report: dict, stats: dict) -> list[Path]:
             xs = [c for c, _ in points]
             ys = [s["rps"] for _, s in points]
             err = [[s["rps"] - s["rps_min"] for _, s in points], [s["rps_max"] - s["rps"] for _, s in points]]
-            ax.errorbar(xs, ys, yerr=err, marker="o", capsize=3, label=server, color=COLOURS.get(server))
+            ax.errorbar(xs, ys, yerr=err, marker="o", capsize=3, label=server, color=colour(server, servers))
         ax.set_xscale("log", base=2)
         ax.set_xticks(concs, [str(c) for c in concs])
         ax.set_title(f"/predict {payload}: throughput")
@@ -165,19 +174,19 @@ def plot_serving(report: dict, stats: dict) -> list[Path]:
             points = [(c, stats[(server, payload, c)]) for c in concs if (server, payload, c) in stats]
             if not points:
                 continue
-            colour = COLOURS.get(server)
+            line_colour = colour(server, servers)
             ax.plot(
                 [c for c, _ in points],
                 [s["p50"] for _, s in points],
                 "o-",
-                color=colour,
+                color=line_colour,
                 label=f"{server} p50",
             )
             ax.plot(
                 [c for c, _ in points],
                 [s["p99"] for _, s in points],
                 "s--",
-                color=colour,
+                color=line_colour,
                 label=f"{server} p99",
             )
         ax.set_xscale("log", base=2)
@@ -226,6 +235,62 @@ def floor_table(floor: dict) -> str:
     return "\n".join(lines)
 
 
+def fitline_blocks(fit: dict | None, served: dict | None) -> tuple[dict[str, str], list[Path]]:
+    """Tables and a plot from bench/fitline_bench.py (in-process) and bench/fitline_serve.py (HTTP)."""
+    blocks: dict[str, str] = {}
+    paths: list[Path] = []
+    if fit:
+        rows = [r for r in fit["rows"] if r["case"].startswith("n=")]
+        lines = [
+            "| n | method | wall s | CPU s | peak MiB (input MiB) | rel. error vs closed form | note |",
+            "|---:|---|---:|---:|---:|---:|---|",
+        ]
+        for r in fit["rows"]:
+            lines.append(
+                f"| {r['case']} | {r['method']} | {r['wall_s']:.4f} | {r['cpu_s']:.4f} | "
+                f"{r['peak_mib']:.2f} ({r['input_mib']:.2f}) | {r['rel_error']:.1e} | {r.get('note', '')} |"
+            )
+        blocks["fitline-table"] = "\n".join(lines)
+        fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+        for method in dict.fromkeys(r["method"] for r in rows):
+            mine = sorted((r for r in rows if r["method"] == method), key=lambda r: r["n"])
+            axes[0].plot([r["n"] for r in mine], [r["cpu_s"] for r in mine], "o-", label=method)
+            axes[1].plot([r["n"] for r in mine], [r["peak_mib"] for r in mine], "o-", label=method)
+        for ax, title in zip(axes, ("CPU seconds per fit", "peak memory (MiB, tracemalloc)"), strict=True):
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_xlabel("points")
+            ax.set_title(title)
+            ax.grid(alpha=0.3, which="both")
+            ax.legend(fontsize=7)
+        fig.tight_layout()
+        paths.append(IMG / "fitline.png")
+        fig.savefig(paths[-1], dpi=110)
+        plt.close(fig)
+    if served:
+        lines = [
+            "| n | body MiB | HTTP | client wall s | server-logged s | server CPU s | peak RSS +MiB | fit |",
+            "|---:|---:|---:|---:|---:|---:|---:|---|",
+        ]
+        for r in served["rows"]:
+            logged = f"{r['server_latency_s']:.3f}" if r.get("server_latency_s") is not None else "-"
+            lines.append(
+                f"| {r['n']:,} | {r['body_mib']:.1f} | {r['status']} | {r['wall_s']:.3f} | {logged} | "
+                f"{r['server_cpu_s']:.2f} | {r['peak_rss_above_idle_mib']:.0f} | "
+                f"{r['fit_status']}, {r['epochs_run']} epochs |"
+            )
+        default = served.get("default_limit_1e6") or {}
+        lines.append("")
+        lines.append(
+            f"With the default body limit, {default.get('n', 0):,} points: "
+            f"HTTP {default.get('status') or '-'} "
+            f"({default.get('detail', '')}). Run at load average {served['load_avg'][0]:.1f}; "
+            f"server CPU is counted in 10 ms ticks."
+        )
+        blocks["fitline-serve-table"] = "\n".join(lines)
+    return blocks, paths
+
+
 def replace_generated(text: str, name: str, body: str) -> str:
     pattern = re.compile(rf"(<!-- generated:{name} -->\n).*?(<!-- /generated:{name} -->)", re.S)
     if not pattern.search(text):
@@ -235,7 +300,7 @@ def replace_generated(text: str, name: str, body: str) -> str:
 
 
 def main() -> None:
-    serve_path = Path(sys.argv[1]) if len(sys.argv) > 1 else RESULTS / "serve-latest.json"
+    serve_path = Path(sys.argv[1]).resolve() if len(sys.argv) > 1 else RESULTS / "serve-latest.json"
     report = load(serve_path)
     stats = summary(report)
     for path in plot_serving(report, stats):
@@ -250,6 +315,13 @@ def main() -> None:
     floor_path = RESULTS / "floor-latest.json"
     if floor_path.exists():
         blocks["floor-table"] = floor_table(load(floor_path))
+    fit_path, served_path = RESULTS / "fitline-latest.json", RESULTS / "fitline-serve-latest.json"
+    fit_blocks, fit_paths = fitline_blocks(
+        load(fit_path) if fit_path.exists() else None, load(served_path) if served_path.exists() else None
+    )
+    blocks.update(fit_blocks)
+    for path in fit_paths:
+        print(f"wrote {path.relative_to(REPO)}")
     text = DOC.read_text() if DOC.exists() else ""
     for name, body in blocks.items():
         text = replace_generated(text, name, body)

@@ -100,6 +100,13 @@ def servers(port: int) -> dict[str, Server]:
         Server("service-w3", service, {"DIGITS_WORKERS": "3"}, note="3 workers"),
         Server("service-w4", service, {"DIGITS_WORKERS": "4"}, note="4 workers"),
         Server(
+            "service-it1", service, {"DIGITS_INFERENCE_THREADS": "1"}, note="1 inference thread per worker"
+        ),
+        Server(
+            "service-it2", service, {"DIGITS_INFERENCE_THREADS": "2"}, note="2 inference threads per worker"
+        ),
+        Server("service-nolog", service, {"DIGITS_ACCESS_LOG": "false"}, note="access log off"),
+        Server(
             "service-granian",
             [
                 PY,
