@@ -29,6 +29,7 @@ from litestar.plugins.pydantic import PydanticPlugin
 from service import errors, images, lifecycle, linefit, security
 from service.model import DigitModel
 from service.routes.admin import AdminController
+from service.routes.admin import AdminController
 from service.routes.fit_line import FitLineController
 from service.routes.health import HealthController
 from service.routes.model_card import ModelCardController
@@ -113,6 +114,8 @@ def create_app(settings: Settings | None = None, *, model: DigitModel | None = N
         request_max_body_size=settings.max_body_bytes,
         cors_config=security.cors_config(settings),
         middleware=security.middleware(settings),  # the rate limit, when configured
+        cors_config=security.cors_config(settings),
+        middleware=security.middleware(settings),  # the rate limit, when configured
         multipart_form_part_limit=settings.max_batch + 16,
         openapi_config=OpenAPIConfig(
             title="digits",
@@ -129,4 +132,5 @@ def create_app(settings: Settings | None = None, *, model: DigitModel | None = N
     app.asgi_handler = RequestTelemetry(
         security.SecurityLayer(app.asgi_handler, settings), log_requests=settings.access_log
     )
+    security.document(app, settings)  # with an API key: its schemes and 401s in the OpenAPI document
     return app

@@ -26,10 +26,20 @@ from typing import TYPE_CHECKING, Any
 from litestar.config.cors import CORSConfig
 from litestar.exceptions import TooManyRequestsException
 from litestar.middleware.rate_limit import RateLimitConfig, RateLimitMiddleware
+from litestar.openapi.spec import (
+    Components,
+    OpenAPIHeader,
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    Reference,
+    Schema,
+    SecurityScheme,
+)
 
 from service.errors import PROBLEM_MEDIA_TYPE
 
 if TYPE_CHECKING:
+    from litestar import Litestar
     from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
     from service.settings import Settings
@@ -128,6 +138,37 @@ def middleware(settings: Settings) -> list[Any]:
     """Route-level middleware for the app (the rate limit, when on)."""
     config = rate_limit_config(settings)
     return [config.middleware] if config else []
+
+
+def document(app: Litestar, settings: Settings) -> None:
+    """With a key configured, the OpenAPI document says so: the two schemes, and a 401 on every guarded
+    operation (the health and metrics operations declare no security)."""
+    if not api_keys(settings):
+        return
+    openapi = app.openapi_schema  # built once and cached by Litestar; edited in place here
+    openapi.components = openapi.components or Components()
+    openapi.components.security_schemes = {
+        "apiKey": SecurityScheme(type="apiKey", name="X-API-Key", security_scheme_in="header"),
+        "bearer": SecurityScheme(type="http", scheme="bearer", description="the API key as a bearer token"),
+    }
+    openapi.security = [{"apiKey": []}, {"bearer": []}]
+    challenge = {"WWW-Authenticate": OpenAPIHeader(schema=Schema(type="string"), required=True)}
+    for path, item in (openapi.paths or {}).items():
+        v2 = path == V2_PREFIX or path.startswith(V2_PREFIX + "/")
+        media_type, shape = ("application/json", "ErrorResponse") if v2 else (PROBLEM_MEDIA_TYPE, "Problem")
+        for method in ("get", "put", "post", "delete", "patch"):
+            operation = getattr(item, method, None)
+            if operation is None:
+                continue
+            if is_public(path):
+                operation.security = []
+                continue
+            operation.responses = operation.responses or {}
+            operation.responses["401"] = OpenAPIResponse(
+                description="no API key, or a wrong one (X-API-Key or Authorization: Bearer)",
+                headers=challenge,
+                content={media_type: OpenAPIMediaType(schema=Reference(f"#/components/schemas/{shape}"))},
+            )
 
 
 def is_public(path: str) -> bool:

@@ -472,7 +472,9 @@ def _http_error(request: Request[Any, Any, Any], exc: Exception) -> Response[dic
     if exc.status_code == 413:
         limit = request.route_handler.resolve_request_max_body_size()
         message = f"request body is larger than the limit of {limit} bytes (DIGITS_MAX_BODY_BYTES)"
-    return _error(exc.status_code, message)
+    response = _error(exc.status_code, message)
+    response.headers.update(exc.headers or {})  # e.g. Retry-After of the rate limit
+    return response
 
 
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, str]]:

@@ -240,3 +240,34 @@ def test_admin_routes_are_off_without_a_key(make_app) -> None:
     response = make_app().post("/admin/reload")
     assert response.status_code == 403
     assert "DIGITS_API_KEY" in response.json()["detail"]
+
+
+def test_the_openapi_document_declares_the_key_only_when_configured(make_app) -> None:
+    open_schema = make_app().get("/schema/openapi.json").json()
+    assert "security" not in open_schema
+    assert "401" not in open_schema["paths"]["/predict"]["post"]["responses"]
+
+    schema = make_app(api_key=KEY).get("/schema/openapi.json", headers={"x-api-key": KEY}).json()
+    assert schema["components"]["securitySchemes"]["apiKey"] == {
+        "type": "apiKey",
+        "name": "X-API-Key",
+        "in": "header",
+    }
+    assert schema["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    assert schema["security"] == [{"apiKey": []}, {"bearer": []}]
+    for path in ("/healthz", "/readyz", "/metrics", "/v2/health/live", "/v2/health/ready"):
+        assert schema["paths"][path]["get"]["security"] == []
+    problem = schema["paths"]["/predict"]["post"]["responses"]["401"]
+    assert problem["content"]["application/problem+json"]["schema"]["$ref"].endswith("/Problem")
+    assert "WWW-Authenticate" in problem["headers"]
+    v2 = schema["paths"]["/v2/models/{model_name}/infer"]["post"]["responses"]["401"]
+    assert v2["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorResponse")
+
+
+def test_rate_limit_on_v2_answers_in_the_protocol_shape(make_app) -> None:
+    client = make_app(rate_limit=1, rate_limit_unit="hour")
+    assert client.get("/v2/models/digits").status_code == 200
+    limited = client.get("/v2/models/digits")
+    assert limited.status_code == 429
+    assert set(limited.json()) == {"error"}
+    assert int(limited.headers["retry-after"]) > 0
