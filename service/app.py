@@ -29,7 +29,6 @@ from litestar.plugins.pydantic import PydanticPlugin
 from service import errors, images, lifecycle, linefit, security
 from service.model import DigitModel
 from service.routes.admin import AdminController
-from service.routes.admin import AdminController
 from service.routes.fit_line import FitLineController
 from service.routes.health import HealthController
 from service.routes.model_card import ModelCardController
@@ -112,8 +111,6 @@ def create_app(settings: Settings | None = None, *, model: DigitModel | None = N
         },
         plugins=[PydanticPlugin(exclude_none=True)],
         request_max_body_size=settings.max_body_bytes,
-        cors_config=security.cors_config(settings),
-        middleware=security.middleware(settings),  # the rate limit, when configured
         cors_config=security.cors_config(settings),
         middleware=security.middleware(settings),  # the rate limit, when configured
         multipart_form_part_limit=settings.max_batch + 16,
