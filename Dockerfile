@@ -47,8 +47,8 @@ RUN pip install --no-cache-dir --no-deps --target /opt/service /src \
 
 # ----------------------------------------------------------------------------------------- train
 # Offline retraining: `docker compose --profile train run --rm train` writes models/digits/ into the
-# mounted folder. CPU wheels of torch from the PyTorch index keep it to ~1 GB instead of CUDA's ~5 GB
-# (--build-arg TORCH_INDEX_URL=... for a mirror); the pins are pyproject's train extra's.
+# mounted folder. torch's CPU wheels from the PyTorch index, not PyPI's default build that pulls several
+# GB of nvidia-* packages (--build-arg TORCH_INDEX_URL=... for a mirror); pins from pyproject's train extra.
 FROM ${PYTHON_IMAGE} AS train
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 ENV PIP_NO_CACHE_DIR=1 \
