@@ -87,6 +87,13 @@ fi
 [ -x "$PY" ] || fail "$PY is missing: run scripts/setup-dev.sh first"
 
 mkdir -p "$STATE"
+# One run at a time per state folder: runs share the image tags and the build cache, and pruning
+# dangling layers must not race another run's build.
+exec 9>"$STATE/lock"
+if ! flock -n 9; then
+    echo "container-smoke: another run holds $STATE/lock; waiting (up to 30 min)"
+    flock -w 1800 9 || fail "gave up waiting for $STATE/lock"
+fi
 WORK=$(mktemp -d)
 export CONTAINERS_CONF=$PWD/deploy/podman/containers.conf
 export CONTAINERS_STORAGE_CONF=$STATE/storage.conf
