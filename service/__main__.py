@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     from service.logs import logging_config
     from service.model import ModelError
 
-    lifecycle.exit_zero_after_sigterm()  # a graceful stop on SIGTERM ends with status 0
+    lifecycle.prepare_signals()  # SIGTERM: graceful stop, exit 0; SIGHUP: reload once serving
     try:
         model = lifecycle.load_configured(settings)  # DIGITS_MODEL_REPOSITORY's newest valid, or model_path
     except ModelError as exc:

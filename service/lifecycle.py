@@ -19,7 +19,7 @@ candidate first and then signals the supervisor (``DIGITS_SUPERVISOR_PID``, set 
 
 Shutdown. uvicorn stops accepting connections on ``SIGTERM``, lets requests in flight finish (up to
 ``DIGITS_GRACEFUL_TIMEOUT`` seconds) and runs the lifespan shutdown; it then re-raises the signal, which
-would end the process with status -15. :func:`exit_zero_after_sigterm` makes that last step a clean exit 0.
+would end the process with status -15. :func:`prepare_signals` makes that last step a clean exit 0.
 """
 
 from __future__ import annotations
@@ -213,6 +213,7 @@ async def reload_lifespan(app: Litestar) -> AsyncIterator[None]:
     finally:
         if installed:
             loop.remove_signal_handler(signal.SIGHUP)
+            signal.signal(signal.SIGHUP, signal.SIG_IGN)  # shutting down: nothing to reload any more
 
 
 def supervisor_pid() -> int | None:
@@ -226,14 +227,18 @@ def mark_supervisor() -> None:
     os.environ[SUPERVISOR_ENV] = str(os.getpid())
 
 
-def exit_zero_after_sigterm() -> None:
-    """SIGTERM means "stop": once uvicorn has shut down gracefully and re-raises it, exit with status 0.
+def prepare_signals() -> None:
+    """Called by ``python -m service`` before loading the model.
 
-    uvicorn installs its own handler while serving and restores this one afterwards; before that (while
-    the model loads) a SIGTERM ends the process at once, also with status 0.
+    SIGTERM means "stop": once uvicorn has shut down gracefully and re-raises it, exit with status 0
+    (uvicorn installs its own handler while serving and restores this one afterwards; before that, while
+    the model loads, a SIGTERM ends the process at once, also with status 0). SIGHUP before the app is
+    serving has nothing to reload: it is ignored instead of killing the process, until the lifespan
+    installs the reload handler.
     """
 
     def _exit(signum: int, frame: object) -> None:
         sys.exit(0)
 
     signal.signal(signal.SIGTERM, _exit)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
