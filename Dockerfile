@@ -74,12 +74,16 @@ USER 10001:10001
 CMD ["python", "-m", "training"]
 
 # --------------------------------------------------------------------------------------- runtime
+# One worker per container by default: CPU limits (docker --cpus, Kubernetes limits) leave the CPU
+# affinity as it is, so the service's own default (a worker per core it may run on) would count the
+# host's cores. Scale with replicas, or set DIGITS_WORKERS with a matching CPU and memory limit.
 FROM ${PYTHON_IMAGE} AS runtime
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONPATH=/opt/service \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     HOME=/tmp \
+    DIGITS_WORKERS=1 \
     DIGITS_HOST=0.0.0.0 \
     DIGITS_PORT=8000 \
     DIGITS_MODEL_PATH=/app/models/digits/1/model.onnx

@@ -298,6 +298,16 @@ echo "container-smoke:    /app = models/, /opt/service = service + contract only
 podman exec "$NAME" sh -c 'touch /app/probe' 2>/dev/null && fail "the root filesystem is writable"
 podman exec "$NAME" sh -c 'touch /tmp/probe && rm /tmp/probe' || fail "/tmp (tmpfs) is not writable"
 echo "container-smoke:    root filesystem read-only, /tmp writable"
+# python is PID 1 in the container: signals reach the service only through its own handlers.
+podman kill --signal HUP "$NAME" >/dev/null
+for _ in $(seq 1 50); do
+    podman logs "$NAME" 2>&1 | grep -q '"model reload' && break
+    sleep 0.1
+done
+podman logs "$NAME" 2>&1 | grep -q '"model reload' || fail "SIGHUP did not make the service (PID 1) reload its model"
+[ "$(podman inspect --format '{{.State.Running}}' "$NAME")" = true ] || fail "SIGHUP ended the container"
+"$PY" -c "import urllib.request as u; u.urlopen('$URL/readyz', timeout=5)" || fail "/readyz fails after SIGHUP"
+echo "container-smoke:    SIGHUP -> model reload logged, still ready"
 step_end "container checks"
 
 # ------------------------------------------------------- docker-compose.yml, run by real Compose

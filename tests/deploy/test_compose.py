@@ -104,3 +104,18 @@ def test_scale_profile_puts_replicas_behind_a_pinned_nginx() -> None:
         assert replica["healthcheck"]["test"] == services["api"]["healthcheck"]["test"]
     assert {target["published"] for target in lb["ports"]}
     assert lb["read_only"] is True
+
+
+def test_every_digits_variable_is_a_real_setting() -> None:
+    """A typo in a variable name would be ignored by the service (extra="ignore"): catch it here."""
+    from service.settings import ENV_PREFIX, Settings
+
+    names = {ENV_PREFIX + field.upper() for field in Settings.model_fields}
+    for service in resolved(*PROFILES)["services"].values():
+        digits_vars = {key for key in service.get("environment") or {} if key.startswith(ENV_PREFIX)}
+        assert digits_vars <= names | {"DIGITS_DATA_DIR"}, digits_vars - names  # DATA_DIR: training's
+    _, by_name, _ = dockerfile()
+    image_env = " ".join(by_name["runtime"].all("ENV")).replace("\\", " ").split()
+    image_vars = {item.split("=", 1)[0] for item in image_env if item.startswith(ENV_PREFIX)}
+    assert image_vars
+    assert image_vars <= names, image_vars - names
