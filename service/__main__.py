@@ -78,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         "server_header": False,
         "lifespan": "on",
         "timeout_graceful_shutdown": settings.graceful_timeout,  # requests in flight finish after SIGTERM
+        "http": "service.graceful_http:GracefulHttpProtocol",  # httptools, minus a race at shutdown
     }
     if settings.workers == 1:
         from service.app import create_app

@@ -52,7 +52,7 @@ class Traffic:
                     version = response.json()["model"]["version"] if response.status_code == 200 else None
                     self.results.append((response.status_code, version))
                 except httpx.HTTPError as exc:
-                    self.results.append((type(exc).__name__, None))
+                    self.results.append((f"{type(exc).__name__}: {exc!r} at {time.time():.3f}", None))
 
     def __enter__(self) -> Traffic:
         self._thread.start()
@@ -255,8 +255,25 @@ def test_several_workers_reload_by_rolling_restart_without_a_failed_request(star
             lambda: traffic.results[-1][1] == "3" and all(v == "3" for _, v in traffic.results[-20:]),
             timeout=90,
         )
-    assert traffic.failures() == [], traffic.failures()[:5]
+    supervisor_log = [line for line in server.log().splitlines() if "process" in line.lower()]
+    assert traffic.failures() == [], (traffic.failures()[:5], supervisor_log[-30:])
     assert server.process.poll() is None
     # 2 workers at start, 2 new ones per rolling restart
     wait_for(lambda: server.log().count("Started server process") >= 6, timeout=60)
     assert "Traceback" not in server.log()
+
+
+def test_a_connection_accepted_before_sigterm_gets_its_request_answered(start_server) -> None:
+    """The race service.graceful_http closes: connected, request not yet sent, then SIGTERM."""
+    import socket
+
+    server = start_server()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as connection:
+        time.sleep(0.3)  # accepted by the server, nothing sent yet
+        server.process.send_signal(signal.SIGTERM)
+        time.sleep(0.5)  # the server is shutting down: listener closed, idle connections closing
+        connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
+        answer = connection.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
+    assert b"connection: close" in answer.lower()
+    assert server.process.wait(timeout=30) == 0
