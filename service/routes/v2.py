@@ -18,11 +18,12 @@ import anyio.to_thread
 import numpy as np
 import pydantic
 from litestar import Request, Response, Router, get, post, route
+from litestar.di import NamedDependency
 from litestar.enums import HttpMethod, MediaType
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import ResponseSpec
 from litestar.openapi.spec import Example, OpenAPIMediaType, Operation, RequestBody, Schema
-from litestar.params import Parameter
+from litestar.params import HeaderParameter, PathParameter, RawBody
 
 import contract
 from service.model import DigitModel
@@ -70,10 +71,11 @@ OUTPUT_SHAPE = [-1 if dim is None else dim for dim in contract.OUTPUT_SHAPE]
 # Path parameters, with examples so API tools (e.g. schemathesis) reach past the 404 of unknown models.
 ModelName = Annotated[
     str,
-    Parameter(description="The model's name", examples=[Example(value=contract.MODEL_NAME)]),
+    PathParameter(description="The model's name", examples=[Example(value=contract.MODEL_NAME)]),
 ]
 ModelVersion = Annotated[
-    str | None, Parameter(description="The model's version, from its card", examples=[Example(value="1")])
+    str | None,
+    PathParameter(description="The model's version, from its card", examples=[Example(value="1")]),
 ]
 MODEL_PATH = "/models/{model_name:str}"
 VERSION_PATH = "/models/{model_name:str}/versions/{model_version:str}"
@@ -176,7 +178,7 @@ async def server_metadata() -> ServerMetadata:
 
 @get([MODEL_PATH, VERSION_PATH], summary="Model metadata", responses=ERROR_RESPONSES)
 async def model_metadata(
-    model: DigitModel, model_name: ModelName, model_version: ModelVersion = None
+    model: NamedDependency[DigitModel], model_name: ModelName, model_version: ModelVersion = None
 ) -> ModelMetadata:
     """The model's real tensor names, datatypes and shapes (batch -1), and its version from the card."""
     _check_model(model, model_name, model_version)
@@ -396,20 +398,20 @@ class InferOperation(Operation):
 )
 async def infer(
     request: Request[Any, Any, Any],
-    model: DigitModel,
-    settings: Settings,
+    model: NamedDependency[DigitModel],
+    settings: NamedDependency[Settings],
     model_name: ModelName,
-    body: bytes,
+    body: RawBody,
     header_length: Annotated[
         str | None,
-        Parameter(
-            header=HEADER_LENGTH, required=False, description="Length of the JSON when binary data follows"
+        HeaderParameter(
+            name=HEADER_LENGTH, required=False, description="Length of the JSON when binary data follows"
         ),
     ] = None,
     content_encoding: Annotated[
         str | None,
-        Parameter(
-            header="Content-Encoding",
+        HeaderParameter(
+            name="Content-Encoding",
             required=False,
             description="Compression of the request body",
             schema_extra={"enum": ["gzip", "deflate", "identity"]},
