@@ -291,6 +291,65 @@ def fitline_blocks(fit: dict | None, served: dict | None) -> tuple[dict[str, str
     return blocks, paths
 
 
+def targets(report: dict, stats: dict, served: dict | None) -> str:
+    """Issue 8's targets against this run's medians (the service = ``OURS`` with its defaults)."""
+    rows = ["| target | measured | met |", "|---|---|:-:|"]
+
+    def row(name: str, value: str, ok: bool | None) -> None:
+        rows.append(f"| {name} | {value} | {'yes' if ok else ('no' if ok is not None else '-')} |")
+
+    canvas32 = stats.get((OURS, "canvas", 32))
+    ratio = paired_ratio(report, "canvas", 32, OURS, PEER)
+    if canvas32 and ratio:
+        row(
+            "canvas PNG, c=32: >= 3x BentoML's throughput (about 1,200 req/s)",
+            f"{canvas32['rps']:,.0f} req/s = {ratio:.2f}x BentoML "
+            f"({stats[(PEER, 'canvas', 32)]['rps']:,.0f}, median of per-round ratios)",
+            ratio >= 3,
+        )
+    canvas8 = stats.get((OURS, "canvas", 8))
+    if canvas8:
+        row(
+            "canvas PNG, c=8: p99 < 15 ms",
+            f"p99 {canvas8['p99']:.1f} ms (p50 {canvas8['p50']:.1f})",
+            canvas8["p99"] < 15,
+        )
+    if canvas32:
+        spread = canvas32["p99"] / canvas32["p50"]
+        row(
+            "canvas PNG, c=32: p99 within 2x of p50",
+            f"p50 {canvas32['p50']:.1f} ms, p99 {canvas32['p99']:.1f} ms ({spread:.1f}x)",
+            spread <= 2,
+        )
+    pixels = [(c, s) for (server, payload, c), s in stats.items() if server == OURS and payload == "pixels"]
+    if pixels:
+        conc, best = max(pixels, key=lambda item: item[1]["rps"])
+        row(
+            "JSON pixels: >= 5,000 req/s",
+            f"{best['rps']:,.0f} req/s (best, at c={conc})",
+            best["rps"] >= 5000,
+        )
+    if served:
+        big = [r for r in served["rows"] if r["n"] == 1_000_000]
+        if big and big[0].get("server_latency_s") is not None:
+            r = big[0]
+            row(
+                "/fit-line, 10^6 points on defaults: < 1 s server time",
+                f"{r['server_latency_s']:.2f} s logged by the server ({r['server_cpu_s']:.2f} s CPU); "
+                f"needs DIGITS_MAX_BODY_BYTES above the 10 MiB default (the body is {r['body_mib']:.1f} MiB)",
+                r["server_latency_s"] < 1,
+            )
+    cold = report["cold_start_s"].get(OURS)
+    if cold:
+        tries = cold if isinstance(cold, list) else [cold]
+        row(
+            "cold start (process start to /readyz 200) < 2 s",
+            f"median {med(tries):.2f} s of {len(tries)}",
+            med(tries) < 2,
+        )
+    return "\n".join(rows)
+
+
 def replace_generated(text: str, name: str, body: str) -> str:
     pattern = re.compile(rf"(<!-- generated:{name} -->\n).*?(<!-- /generated:{name} -->)", re.S)
     if not pattern.search(text):
@@ -320,6 +379,7 @@ def main() -> None:
         load(fit_path) if fit_path.exists() else None, load(served_path) if served_path.exists() else None
     )
     blocks.update(fit_blocks)
+    blocks["targets"] = targets(report, stats, load(served_path) if served_path.exists() else None)
     for path in fit_paths:
         print(f"wrote {path.relative_to(REPO)}")
     text = DOC.read_text() if DOC.exists() else ""

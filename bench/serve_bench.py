@@ -45,7 +45,7 @@ PEERS = Path(os.environ.get("PEERS_VENV", "/work/peers-venv"))
 HOST = "127.0.0.1"  # loopback only, always
 BASE_PORT = 18300
 ROUNDS = 3
-DURATION = 10  # seconds per wrk run
+DURATION = 6  # seconds per wrk run
 WARMUP = 2  # seconds per payload per server, once, before round 1
 CONCURRENCY = (1, 8, 32, 64)
 PAYLOADS = ("canvas", "pixels")
@@ -106,6 +106,12 @@ def servers(port: int) -> dict[str, Server]:
             "service-it2", service, {"DIGITS_INFERENCE_THREADS": "2"}, note="2 inference threads per worker"
         ),
         Server("service-nolog", service, {"DIGITS_ACCESS_LOG": "false"}, note="access log off"),
+        Server(
+            "service-reuseport",
+            service,
+            {"DIGITS_REUSE_PORT": "on"},
+            note="python -m service --reuse-port on: a listening socket per worker",
+        ),
         Server(
             "service-granian",
             [
@@ -408,7 +414,9 @@ def versions() -> dict[str, str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--servers", default="service,bentoml,fastapi-torch-1t,fastapi-torch,torchserve")
+    parser.add_argument(
+        "--servers", default="service,service-reuseport,bentoml,fastapi-torch-1t,fastapi-torch,torchserve"
+    )
     parser.add_argument("--payloads", default=",".join(PAYLOADS), help="canvas, pixels, healthz")
     parser.add_argument("--conc", default=",".join(map(str, CONCURRENCY)))
     parser.add_argument("--rounds", type=int, default=ROUNDS)
