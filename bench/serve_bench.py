@@ -444,6 +444,7 @@ def main() -> None:
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     report: dict = {
         "started": stamp,
+        "load_avg_at_start": os.getloadavg(),
         "config": {
             "rounds": args.rounds,
             "duration_s": duration,
@@ -491,6 +492,7 @@ def main() -> None:
         for item in running.values():
             item.stop()
         report["finished"] = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+        report["load_avg_at_end"] = os.getloadavg()
         suffix = f"-{args.tag}" if args.tag else ""
         path = RESULTS / f"serve-{stamp}{suffix}.json"
         path.write_text(json.dumps(report, indent=1))
