@@ -11,14 +11,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from browser_harness import DESKTOP, PHONE, PageProblems, open_page
 
@@ -33,68 +28,24 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-STARTUP_TIMEOUT = 60.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
-def ui_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def ui_server(request: pytest.FixtureRequest) -> str:
     """Base URL of a running `python -m service` (default settings, the shipped model).
 
-    UI_BASE_URL, when set, points the tests at a service already running (e.g. a deployed container).
-    Otherwise the suite's shared ``live_server`` (tests/conftest.py) is used, or, without one, a server of
-    our own.
+    UI_BASE_URL, when set, points the tests at a service already running (e.g. a deployed container);
+    otherwise they use the suite's shared ``live_server`` (tests/conftest.py).
     """
     if os.environ.get("UI_BASE_URL"):
-        yield os.environ["UI_BASE_URL"].rstrip("/")
-        return
-    try:
-        shared = request.getfixturevalue("live_server")
-    except pytest.FixtureLookupError:
-        shared = None
-    if shared is not None:
-        yield str(shared).rstrip("/")
-        return
-    yield from _own_server(tmp_path_factory.mktemp("ui_server") / "server.log")
+        return os.environ["UI_BASE_URL"].rstrip("/")
+    return str(request.getfixturevalue("live_server"))
 
 
-def _own_server(log_path: Path) -> Iterator[str]:
-    port = _free_port()
-    env = {**os.environ, "DIGITS_HOST": "127.0.0.1", "DIGITS_PORT": str(port), "DIGITS_WORKERS": "1"}
-    with log_path.open("w") as log_file:  # a file, not a pipe: a chatty server can never block on it
-        command = [sys.executable, "-m", "service"]
-        process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"python -m service exited with {process.returncode}:\n{log_path.read_text()}")
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"python -m service not ready after {STARTUP_TIMEOUT}s:\n{log_path.read_text()}")
-            time.sleep(0.1)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[object]:
+    """One browser per test module, closed after it: Playwright's sync API keeps an asyncio loop
+    running in this thread while it is open, which would break later tests that call ``asyncio.run``."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"no Chromium at {CHROMIUM}: install Debian's 'chromium' (scripts/setup-dev.sh does so)")
     from playwright.sync_api import sync_playwright
