@@ -76,6 +76,7 @@ def summary(report: dict) -> dict[tuple[str, str, int], dict]:
             "rss": max(r["peak_rss_mib"] for r in runs),
             "non2xx": sum(r["non_2xx"] + r["errors"]["timeout"] for r in runs),
             "others": med([r["others_cores"] for r in runs]),
+            "splits": ["/".join(map(str, r.get("connections_per_process") or [])) or "-" for r in runs],
             "n": len(runs),
         }
     return out
@@ -95,8 +96,8 @@ def table(report: dict, stats: dict) -> str:
     servers = list(report["config"]["servers"])
     lines = [
         "| payload | c | server | req/s (median, min-max) | p50 ms | p99 ms | server CPU ms/req | "
-        "server cores | peak PSS MiB | errors |",
-        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+        "server cores | peak PSS MiB | errors | connections per process, each round | others' cores |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---:|",
     ]
     for payload in report["config"]["payloads"]:
         for conc in report["config"]["concurrency"]:
@@ -108,7 +109,7 @@ def table(report: dict, stats: dict) -> str:
                     f"| {payload} | {conc} | {server} "
                     f"| {s['rps']:,.0f} ({s['rps_min']:,.0f}-{s['rps_max']:,.0f}) "
                     f"| {s['p50']:.2f} | {s['p99']:.2f} | {s['cpu']:.2f} | {s['cores']:.2f} | {s['pss']:.0f} "
-                    f"| {s['non2xx']} |"
+                    f"| {s['non2xx']} | {', '.join(s['splits'])} | {s['others']:.2f} |"
                 )
     return "\n".join(lines)
 

@@ -239,6 +239,36 @@ def memory_mib(pids: list[int]) -> tuple[float, float]:
     return rss / 1024, pss / 1024
 
 
+def connections_per_process(pids: list[int], port: int) -> list[int]:
+    """How many established connections to ``port`` each process holds (sorted, largest first):
+    whether the workers share the clients evenly."""
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            if fields[3] == "01" and fields[1].endswith(f":{port:04X}"):
+                inodes.add(fields[9])
+    counts = []
+    for pid in pids:
+        held = 0
+        try:
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                try:
+                    target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                except OSError:
+                    continue
+                held += target.startswith("socket:[") and target[8:-1] in inodes
+        except OSError:
+            continue
+        if held:
+            counts.append(held)
+    return sorted(counts, reverse=True)
+
+
 def machine_busy_seconds() -> float:
     with open("/proc/stat") as f:
         values = [int(v) for v in f.readline().split()[1:]]
@@ -338,10 +368,17 @@ def run_wrk(running: Running, payload: str, conc: int, seconds: float, files: di
     peak = [0.0, 0.0]
     stop = threading.Event()
 
+    split: list[int] = []
+
     def sample() -> None:
+        ticks = 0
         while not stop.wait(0.25):
-            rss, pss = memory_mib(tree(running.proc.pid))
+            ticks += 1
+            members = tree(running.proc.pid)
+            rss, pss = memory_mib(members)
             peak[0], peak[1] = max(peak[0], rss), max(peak[1], pss)
+            if ticks == 4 and not split:  # 1 s in: every connection is open
+                split.extend(connections_per_process(members, running.port))
 
     sampler = threading.Thread(target=sample, daemon=True)
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -380,6 +417,7 @@ def run_wrk(running: Running, payload: str, conc: int, seconds: float, files: di
         peak_rss_mib=peak[0],
         peak_pss_mib=peak[1],
         processes=len(pids),
+        connections_per_process=split,
     )
     return result
 
@@ -485,7 +523,8 @@ def main() -> None:
                             f"p50 {lat['p50'] / 1000:7.2f} ms  p99 {lat['p99'] / 1000:7.2f} ms  "
                             f"cpu {result['server_cpu_ms_per_req'] or 0:5.2f} ms/req  "
                             f"pss {result['peak_pss_mib']:6.0f} MiB  non2xx {result['non_2xx']}  "
-                            f"others {result['others_cores']:.2f} cores",
+                            f"others {result['others_cores']:.2f} cores  "
+                            f"conns {result['connections_per_process']}",
                             flush=True,
                         )
     finally:
