@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import numpy as np
 import onnxruntime as ort
 
 import contract
+from service.telemetry import record_predictions
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +98,15 @@ class DigitModel:
     def predict(self, batch: np.ndarray) -> np.ndarray:
         """float32 [N, 1, 28, 28] in [0, 1] -> float32 probabilities [N, 10]; thread-safe."""
         return self.session.run([self.output_name], {self.input_name: batch})[0]
+
+    def classify(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The model call every serving route makes (/predict and V2 alike): probabilities [N, 10] and
+        labels [N], counted in the metrics (call time, batch size, predictions by label)."""
+        started = time.perf_counter()
+        probabilities = self.predict(batch)
+        labels = np.argmax(probabilities, axis=1)
+        record_predictions([int(label) for label in labels], time.perf_counter() - started)
+        return probabilities, labels
 
     def self_test(self) -> None:
         """One inference on a blank image: the output must be one finite probability row summing to 1."""

@@ -16,7 +16,6 @@ answer as the other size limits, and the client's fix is the same - send less).
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Annotated, ClassVar, Literal
 
@@ -36,7 +35,6 @@ from service.model import DigitModel
 from service.openapi import json_schema, operation_with_body, problem_responses
 from service.schemas import BatchPixelsRequest, BatchPrediction, ModelRef, PixelsRequest, Prediction
 from service.settings import Settings
-from service.telemetry import record_predictions
 
 IMAGE_FIELD = "image"
 ACCEPTED = "application/json, multipart/form-data (field 'image') or a raw image/* body"
@@ -134,12 +132,9 @@ def infer(model: DigitModel, inputs: Inputs, settings: Settings, *, preprocessed
         )
     else:
         pixels = _json_pixels(inputs.json_body or b"", settings, batch=inputs.batch)
-    started = time.perf_counter()
-    probabilities = model.predict(contract.to_model_input(pixels))
-    labels = np.argmax(probabilities, axis=1)
-    record_predictions([int(label) for label in labels], time.perf_counter() - started)
+    probabilities, labels = model.classify(contract.to_model_input(pixels))
     ref = ModelRef(name=model.name, version=model.version)
-    seen = np.clip(np.rint(pixels), 0, 255).astype(np.uint8) if preprocessed else None
+    seen = np.clip(np.rint(pixels), 0, contract.PIXEL_MAX).astype(np.uint8) if preprocessed else None
     return [
         Prediction(
             label=int(label),

@@ -297,7 +297,7 @@ def _run_inference(
     images = _read_input(request, binary, model, settings.max_batch)
     outputs = _requested_outputs(request, model)
 
-    probabilities = model.predict(images)
+    probabilities, _ = model.classify(images)
 
     header: dict[str, Any] = {"model_name": model.name, "model_version": model.version}
     if request.id is not None:

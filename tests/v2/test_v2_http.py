@@ -127,6 +127,38 @@ def test_per_output_binary_flag_overrides_request_default(http: httpx.Client) ->
     assert "data" in response.json()["outputs"][0]
 
 
+def test_inference_is_counted_in_the_metrics_like_predict(
+    http: httpx.Client, reference: ort.InferenceSession
+) -> None:
+    """V2 makes the same model call as /predict: one call of batch 3, three predictions by label."""
+
+    def counters() -> dict[str, float]:
+        wanted = (
+            "digits_predictions_total",
+            "digits_inference_batch_size_count",
+            "digits_inference_batch_size_sum",
+        )
+        values: dict[str, float] = {}
+        for line in http.get("/metrics").text.splitlines():
+            if line.startswith(wanted):
+                name, value = line.rsplit(" ", 1)
+                values[name] = float(value)
+        return values
+
+    batch = images(3, seed=3)
+    labels = np.argmax(reference.run(None, {contract.INPUT_NAME: batch})[0], axis=1)
+    before = counters()
+    assert http.post(INFER, json={"inputs": [image_input(batch)]}).status_code == 200
+    after = counters()
+    assert (
+        after["digits_inference_batch_size_count"] - before.get("digits_inference_batch_size_count", 0) == 1
+    )
+    assert after["digits_inference_batch_size_sum"] - before.get("digits_inference_batch_size_sum", 0) == 3
+    for label in set(labels.tolist()):
+        key = f'digits_predictions_total{{label="{label}"}}'
+        assert after[key] - before.get(key, 0) == np.count_nonzero(labels == label)
+
+
 def test_no_id_no_id_echoed(http: httpx.Client) -> None:
     response = http.post(INFER, json={"inputs": [image_input(images(1))]})
     assert response.status_code == 200
