@@ -17,7 +17,16 @@ import numpy as np
 import torch
 from torchvision.utils import make_grid
 
-from contract import INPUT_NAME, MODEL_NAME, NUM_CLASSES, OUTPUT_NAME
+from contract import (
+    IMAGE_SIZE,
+    INPUT_NAME,
+    MNIST_MEAN,
+    MNIST_STD,
+    MODEL_NAME,
+    NUM_CLASSES,
+    OUTPUT_NAME,
+    PIXEL_MAX,
+)
 
 CURVES = "learning_curves.png"
 CONFUSION = "confusion_matrix.png"
@@ -106,7 +115,7 @@ def plot_misclassified(
         ax.text(0.5, 0.5, "no misclassified images", ha="center", va="center")
     else:
         pad, size = 14, images.shape[-1]
-        tiles = torch.from_numpy(images[order]).unsqueeze(1).float() / 255.0
+        tiles = torch.from_numpy(images[order]).unsqueeze(1).float() / PIXEL_MAX
         grid = make_grid(tiles, nrow=columns, padding=pad, pad_value=1.0)
         ax.imshow(grid.permute(1, 2, 0).numpy(), cmap="gray", interpolation="nearest")
         for k, i in enumerate(order):
@@ -179,6 +188,8 @@ def write_card(metrics: dict[str, Any], out_dir: Path, command: str) -> Path:
     val_accuracy = f"{100 * metrics['validation_accuracy']:.2f}%"
     nesterov = " (Nesterov)" if s["nesterov"] else ""
     threads = f"{s['threads']} CPU thread{'s' if s['threads'] != 1 else ''}" if s["threads"] else "all CPUs"
+    input_spec = f"float32 `[N, 1, {IMAGE_SIZE}, {IMAGE_SIZE}]`, pixels / {PIXEL_MAX:g} in [0, 1]"
+    normalization = f"mean {MNIST_MEAN}, std {MNIST_STD}"  # the contract's, baked into the graph
     text = f"""# Model card: `{MODEL_NAME}` version {metrics["version"]}
 
 A handwritten-digit classifier for 28x28 MNIST-style images, trained with mini-batch stochastic gradient
@@ -208,11 +219,11 @@ Per-class test accuracy (%), digits 0-9: {per_class}
 
 ## Inputs and outputs
 
-- Input `{INPUT_NAME}`: float32 `[N, 1, 28, 28]`, pixels / 255 in [0, 1], white digit on black, the digit
+- Input `{INPUT_NAME}`: {input_spec}, white digit on black, the digit
   size-normalized into a 20x20 box and centred by centre of mass in the 28x28 frame (the MNIST format).
   `N` (the batch) is dynamic. `contract.to_model_input` turns uint8 pixels into this.
 - Output `{OUTPUT_NAME}`: float32 `[N, 10]`, softmax probabilities of the digits 0-9 (each row sums to 1).
-- The MNIST normalization (mean 0.1307, std 0.3081) and the softmax are inside the graph; the caller does
+- The MNIST normalization ({normalization}) and the softmax are inside the graph; the caller does
   neither.
 
 ## Training
