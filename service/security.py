@@ -19,6 +19,7 @@ paths and never runs a handler for an unauthenticated request).
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 from typing import TYPE_CHECKING, Any
@@ -189,10 +190,15 @@ def presented_key(scope: Scope) -> bytes | None:
 
 
 def key_matches(presented: bytes, keys: list[bytes]) -> bool:
-    """Constant-time comparison against every accepted key (no early exit that would leak which)."""
+    """Constant-time comparison against every accepted key (no early exit that would leak which one).
+
+    Both sides are hashed first, so the comparison runs over equal lengths and the time does not even
+    depend on the key's length.
+    """
+    digest = hashlib.sha256(presented).digest()
     matched = False
     for key in keys:
-        matched |= hmac.compare_digest(presented, key)
+        matched |= hmac.compare_digest(digest, hashlib.sha256(key).digest())
     return matched
 
 

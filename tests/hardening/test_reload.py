@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import shutil
 
-import anyio
 import pytest
 from conftest import SHIPPED, write_broken, write_version
 
@@ -134,10 +133,7 @@ def test_requests_in_flight_finish_on_the_model_they_started_with(repo_app, mode
     old = app.state.model
     write_version(model_repository, 2)
 
-    async def reload_now():
-        return await app.state.reloader.reload()
-
-    outcome = anyio.run(reload_now)
+    outcome = repo_app.blocking_portal.call(app.state.reloader.reload)  # on the app's own event loop
     assert outcome.outcome == "loaded"
     assert app.state.model is not old
     # The old session is still a working model for whoever holds it.
