@@ -18,6 +18,8 @@ import numpy as np
 import pytest
 from service_helpers import assert_problem, blank_png, draw_digit, mnist_like_one, strict_json
 
+import contract
+
 pytestmark = pytest.mark.e2e
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -214,7 +216,7 @@ def test_the_served_model_reproduces_its_card_accuracy_on_the_mnist_test_set(htt
         assert response.status_code == 200, response.text
         served.extend(p["label"] for p in response.json()["predictions"])
     served = np.array(served)
-    direct = np.argmax(shipped_model.predict(test.images[:, None].astype(np.float32) / 255.0), axis=1)
+    direct = np.argmax(shipped_model.predict(contract.to_model_input(test.images)), axis=1)
     np.testing.assert_array_equal(served, direct)
     accuracy = float(np.mean(served == test.labels))
     assert accuracy == pytest.approx(float(shipped_model.metadata["test_accuracy"]), abs=5e-5)
