@@ -25,7 +25,7 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -151,7 +151,7 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
         ("numpy", "dtype"),
     }
 
-    def find_class(self, module: str, name: str):
+    def find_class(self, module: str, name: str) -> Any:
         if (module, name) not in self.ALLOWED:
             raise pickle.UnpicklingError(f"refusing to load {module}.{name} from the MNIST pickle")
         if name == "_reconstruct":
@@ -159,7 +159,7 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
         return getattr(np, name)
 
 
-def _to_split(pair) -> Split:
+def _to_split(pair: tuple[np.ndarray, np.ndarray]) -> Split:
     pixels, labels = pair
     # The pickle stores pixel / 256 as float32 (exact), so the original bytes come back exactly.
     images = np.rint(np.asarray(pixels, dtype=np.float32) * 256.0).astype(np.uint8)
