@@ -155,7 +155,10 @@ class ModelReloader:
 
     async def check(self) -> tuple[DigitModel | None, list[str]]:
         """Dry run: the model a reload would swap in, without swapping (for the supervisor path)."""
-        model, _, refused = await anyio.to_thread.run_sync(self.find, self.state.model)
+        try:
+            model, _, refused = await anyio.to_thread.run_sync(self.find, self.state.model)
+        except ModelError as exc:  # e.g. the repository folder vanished
+            return None, [str(exc)]
         return model, refused
 
     async def reload(self) -> ReloadOutcome:

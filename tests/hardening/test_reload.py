@@ -154,3 +154,11 @@ def test_readyz_is_503_while_no_model_is_loaded(make_app) -> None:
     assert response.headers["content-type"].startswith("application/problem+json")
     assert client.get("/v2/health/ready").status_code == 400  # the protocol's "not ready"
     assert client.get("/healthz").status_code == 200  # alive all the same
+
+
+def test_a_vanished_repository_is_a_refusal_not_an_error(repo_app, model_repository) -> None:
+    shutil.rmtree(model_repository)
+    response = repo_app.post("/admin/reload", headers=AUTH)
+    assert response.status_code == 422
+    assert "not readable" in response.json()["detail"]
+    assert versions_served(repo_app) == ("1", "1", ["1"], "1")  # the loaded session serves on
