@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar
 
 from litestar import Controller, get
@@ -16,14 +17,18 @@ METRIC_WORDS = ("accuracy", "loss", "error")
 
 
 def _metrics(card: dict[str, Any]) -> dict[str, float]:
-    """Numeric metadata whose key names a metric (test_accuracy, validation_accuracy, test_loss, ...)."""
+    """Numeric metadata whose key names a metric (test_accuracy, validation_accuracy, test_loss, ...).
+
+    Only finite numbers: a "nan" in a model's metadata would otherwise reach the JSON as null."""
     metrics = {}
     for key, value in card.items():
         if any(word in key for word in METRIC_WORDS):
             try:
-                metrics[key] = float(value)
+                number = float(value)
             except (TypeError, ValueError):
                 continue
+            if math.isfinite(number):
+                metrics[key] = number
     return metrics
 
 

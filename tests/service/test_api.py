@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import logging
 
 import numpy as np
@@ -25,6 +26,7 @@ from service_helpers import (
 import contract
 from service import images
 from service.model import DigitModel
+from service.routes.model_card import _metrics
 
 PNG = "image/png"
 
@@ -74,8 +76,12 @@ def test_model_card_carries_metrics_contract_and_limits(client, shipped_model) -
     assert card["contract"]["input_shape"] == [None, 1, 28, 28]
     assert card["metadata"] == shipped_model.metadata
     assert card["serving"]["max_batch"] == 256
-    if "history" in shipped_model.metadata:
-        assert isinstance(card["history"], list | dict)
+    assert card["history"] == json.loads(shipped_model.metadata["history"])  # the shipped card has one
+
+
+def test_model_card_metrics_are_finite_numbers_only() -> None:
+    card = {"test_accuracy": "0.99", "test_loss": "nan", "val_loss": "inf", "train_error": "n/a", "name": "1"}
+    assert _metrics(card) == {"test_accuracy": 0.99}
 
 
 # --- /predict --------------------------------------------------------------------------------------------
