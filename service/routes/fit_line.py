@@ -20,7 +20,7 @@ from litestar.params import QueryParameter
 from service import linefit
 from service.errors import ApiError
 from service.openapi import json_schema, operation_with_body, problem_responses
-from service.schemas import ClosedFormFit, FitLineRequest, FitLineResponse, FitOptionsUsed
+from service.schemas import FitLineRequest, FitLineResponse, FitOptionsUsed
 from service.settings import Settings
 
 
@@ -47,37 +47,10 @@ def run_fit(request: FitLineRequest, settings: Settings, *, trajectory: bool) ->
             f"{len(x)} points x {request.epochs} epochs = {work} is more work than the limit of "
             f"{settings.fit_max_work} (DIGITS_FIT_MAX_WORK); use fewer epochs or points",
         )
-    options = linefit.FitOptions(
-        learning_rate=request.learning_rate,
-        epochs=request.epochs,
-        batch_size=request.batch_size,
-        seed=request.seed,
-        fit_intercept=request.fit_intercept,
-    )
+    # The request's SGD options are FitOptionsUsed's fields; the response echoes them back as used.
+    options = linefit.FitOptions(**request.model_dump(include=set(FitOptionsUsed.model_fields)))
     result = linefit.fit_line(x, y, options, record_trajectory=trajectory)
-    return FitLineResponse(
-        slope=result.slope,
-        intercept=result.intercept,
-        loss=result.loss,
-        r2=result.r2,
-        epochs_run=result.epochs_run,
-        status=result.status,
-        loss_history=result.loss_history,
-        history_epochs=result.history_epochs,
-        trajectory=result.trajectory,
-        closed_form=ClosedFormFit(
-            slope=result.closed_form.slope,
-            intercept=result.closed_form.intercept,
-            loss=result.closed_form.loss,
-        ),
-        options=FitOptionsUsed(
-            learning_rate=options.learning_rate,
-            epochs=options.epochs,
-            batch_size=options.batch_size,
-            seed=options.seed,
-            fit_intercept=options.fit_intercept,
-        ),
-    )
+    return FitLineResponse.model_validate({**vars(result), "options": options}, from_attributes=True)
 
 
 # The body is validated here with pydantic itself: Litestar's own pydantic decoding passes strict=False,
