@@ -23,9 +23,9 @@ reads its flagged "1" as 7). Cost: about 40 s of CPU (the renderings are most of
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
+import digit_renderers as renderers
 import numpy as np
 import onnxruntime as ort
 import pytest
@@ -33,9 +33,6 @@ from PIL import Image
 
 from contract import INPUT_NAME, OUTPUT_NAME, to_model_input
 from service.images import read_digit, to_mnist
-
-sys.path.insert(0, str(Path(__file__).parent))
-import digit_renderers as renderers
 
 MODEL_PATH = Path(__file__).resolve().parents[2] / "models" / "digits" / "1" / "model.onnx"
 DIGITS = 1000  # every 10th of the 10k MNIST test digits
