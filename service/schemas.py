@@ -30,7 +30,10 @@ def _pixel_layout(value: Any) -> str:
 PixelGrid = Annotated[
     Annotated[FlatPixels, Tag("flat")] | Annotated[PixelRows, Tag("rows")],
     Discriminator(_pixel_layout),
-    Field(description="784 numbers 0..255 (flat) or 28 rows of 28, MNIST format: white digit on black"),
+    Field(
+        description=f"{N_PIXELS} numbers 0..{contract.PIXEL_MAX:g} (flat) or {contract.IMAGE_SIZE} rows of "
+        f"{contract.IMAGE_SIZE}, MNIST format: white digit on black"
+    ),
 ]
 
 

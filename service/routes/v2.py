@@ -331,6 +331,7 @@ def _inline_refs(node: Any, defs: dict[str, Any]) -> Any:
 
 def _request_schema() -> dict[str, Any]:
     """The protocol's request schema narrowed to what the digits model takes, sub-models inlined."""
+    side = contract.IMAGE_SIZE
     schema = InferenceRequest.model_json_schema()
     defs = schema.pop("$defs")
     tensor = defs["RequestInput"]["properties"]
@@ -338,14 +339,15 @@ def _request_schema() -> dict[str, Any]:
     tensor["datatype"] = {"type": "string", "enum": [DATATYPE]}
     tensor["shape"] = {
         "type": "array",
-        "description": "[N, 1, 28, 28]: N images of 1 channel, 28x28, values in [0, 1]",
+        "description": f"[N, 1, {side}, {side}]: N images of 1 channel, {side}x{side}, values in [0, 1]",
         "prefixItems": [{"type": "integer", "minimum": 1}, *({"const": dim} for dim in INPUT_SHAPE[1:])],
         "minItems": len(INPUT_SHAPE),
         "maxItems": len(INPUT_SHAPE),
     }
     tensor["data"] = {
         "type": "array",
-        "description": "N x 784 numbers in [0, 1], row-major: flat, or nested as [N][1][28][28]",
+        "description": f"N x {side * side} numbers in [0, 1], row-major: flat, or nested as "
+        f"[N][1][{side}][{side}]",
         "items": {"anyOf": [{"type": "number", "minimum": 0, "maximum": 1}, {"type": "array"}]},
         "minItems": 1,
     }
