@@ -549,3 +549,54 @@ def test_oversized_bodies_over_real_http(live_server) -> None:
         assert v2_streamed.status_code == 413
         assert "error" in v2_streamed.json()
         assert http.get("/healthz").status_code == 200
+
+
+def _raw_exchange(port: int, pieces: list[bytes], pause: float = 0.0) -> bytes:
+    """Send the pieces on one connection (with a pause between them), then read the answer."""
+    import select
+    import socket
+    import time
+
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
+        for piece in pieces:
+            if select.select([connection], [], [], 0)[0]:
+                break  # the server has answered (and closed): stop sending, read the answer
+            connection.sendall(piece)
+            time.sleep(pause)
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+            if b"\r\n\r\n" in answer and len(answer) > 200:
+                break
+    return answer
+
+
+@pytest.mark.e2e
+def test_protocol_level_garbage_and_header_floods_over_real_http(live_server) -> None:
+    """Below the app: not HTTP at all, smuggling-shaped framing, and headers without end (431)."""
+    port = live_server.port
+    for request in (
+        b"\x16\x03\x01\x00\x2a\x01\x00\x00\x26\x03\x03" + b"\x00" * 40,  # a TLS ClientHello on plain HTTP
+        b"\x00\xffgarbage\r\n\r\n",
+        b"POST /fit-line HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n{}",
+        b"POST /fit-line HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"0\r\n\r\n",
+        b"POST /fit-line HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n",
+    ):
+        assert _raw_exchange(port, [request]).startswith(b"HTTP/1.1 400 "), request[:40]
+    # Headers that keep coming (16 KiB at a time, never ending) are cut off above 64 KiB.
+    start = [b"GET /healthz HTTP/1.1\r\nHost: x\r\n"]
+    flood = [b"X-Pad-%d: %s\r\n" % (i, b"a" * 16_000) for i in range(8)]
+    answer = _raw_exchange(port, start + flood, pause=0.05)
+    assert answer.startswith(b"HTTP/1.1 431 "), answer[:100]
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert b"application/problem+json" in head
+    assert json.loads(body)["status"] == 431
+    # Many ordinary headers are fine.
+    many = b"".join(b"X-%d: 1\r\n" % i for i in range(500))
+    normal = b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + many + b"\r\n"
+    assert _raw_exchange(port, [normal]).startswith(b"HTTP/1.1 200 ")
+    with httpx.Client(base_url=live_server, timeout=10) as http:
+        assert http.get("/healthz").status_code == 200
+        assert http.post("/predict", json={"pixels": ZEROS}).status_code == 200
+    assert "Traceback" not in live_server.log()

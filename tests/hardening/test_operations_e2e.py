@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import SHIPPED, write_broken, write_version
+from model_files import SHIPPED, write_broken, write_version
 
 from service.security import API_CSP
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from conftest import SHIPPED, write_broken, write_version
+from model_files import SHIPPED, write_broken, write_version
 
 from service.lifecycle import load_configured
 from service.model import ModelError
