@@ -39,8 +39,11 @@ NUMPY_DTYPES: dict[str, np.dtype] = {
     "FP32": np.dtype("<f4"),
     "FP64": np.dtype("<f8"),
 }
-# numpy kinds of JSON `data` each datatype accepts (JSON numbers become b/i/u/f; no strings, no nulls).
-_JSON_KINDS = {"b": "b", "u": "bu", "i": "bui", "f": "buif"}
+# numpy kinds of JSON `data` each datatype accepts: JSON true/false become "b", integers "i" (or "u"
+# above int64), other numbers "f"; strings and nulls never pass. BOOL takes only booleans, the integer
+# types only integers (range-checked), the float types any number, but no booleans. (numpy decides the
+# kind for the whole list: a boolean among integers reads as an integer.)
+_JSON_KINDS = {"b": "b", "u": "iu", "i": "iu", "f": "iuf"}
 _DIGITS = re.compile(r"[0-9]{1,19}")  # fits an int64, so int() never meets a huge string
 
 
@@ -162,7 +165,14 @@ def tensor_from_json(data: list[Any], datatype: str, shape: Sequence[int], tenso
     except (ValueError, TypeError, OverflowError, RecursionError):
         raise ProtocolError(f"input '{tensor}': data is not a rectangular array of numbers") from None
     if array.dtype.kind not in _JSON_KINDS[dtype.kind]:
-        raise ProtocolError(f"input '{tensor}': data must hold {datatype} values (JSON numbers)")
+        kind = "true or false" if dtype.kind == "b" else "integers" if dtype.kind in "iu" else "JSON numbers"
+        raise ProtocolError(f"input '{tensor}': data must hold {datatype} values ({kind})")
+    if dtype.kind in "iu" and array.size:
+        limits = np.iinfo(dtype)
+        if array.min() < limits.min or array.max() > limits.max:
+            raise ProtocolError(
+                f"input '{tensor}': {datatype} values must lie in [{limits.min}, {limits.max}]"
+            )
     count = math.prod(shape)
     if array.shape != tuple(shape) and not (array.ndim == 1 and array.size == count):
         raise ProtocolError(

@@ -133,6 +133,38 @@ def test_tensor_from_json_rejects(data: list, message: str) -> None:
         tensor_from_json(data, "FP32", [2, 2], "x")
 
 
+@pytest.mark.parametrize(
+    ("data", "datatype", "message"),
+    [
+        ([True, False], "FP32", "must hold FP32 values \\(JSON numbers\\)"),
+        ([1.5, 2], "UINT8", "must hold UINT8 values \\(integers\\)"),
+        ([1, 0], "BOOL", "must hold BOOL values \\(true or false\\)"),
+        ([-1, 2], "UINT8", "UINT8 values must lie in \\[0, 255\\]"),
+        ([200, 2], "INT8", "INT8 values must lie in \\[-128, 127\\]"),
+        ([2**63, 2**63], "INT64", "INT64 values must lie in"),
+    ],
+)
+def test_tensor_from_json_takes_only_values_of_the_datatype(data: list, datatype: str, message: str) -> None:
+    """No silent coercion: a boolean is not a number, and an integer out of range does not wrap around."""
+    with pytest.raises(ProtocolError, match=message):
+        tensor_from_json(data, datatype, [2], "x")
+
+
+@pytest.mark.parametrize(
+    ("data", "datatype"),
+    [
+        ([0, 255], "UINT8"),
+        ([-128, 127], "INT8"),
+        ([2**64 - 1, 2**63], "UINT64"),
+        ([True, False], "BOOL"),
+        ([1, 2.5], "FP64"),
+    ],
+)
+def test_tensor_from_json_accepts_every_value_of_the_datatype(data: list, datatype: str) -> None:
+    array = tensor_from_json(data, datatype, [2], "x")
+    assert array.tolist() == data
+
+
 def test_tensor_from_json_overflow_becomes_inf_for_the_caller_to_refuse() -> None:
     assert np.isinf(tensor_from_json([1e300], "FP32", [1], "x")).all()
 
