@@ -8,6 +8,7 @@ DIGITS_MODEL_PATH says otherwise).
 
 from __future__ import annotations
 
+import onnxruntime as ort
 import pytest
 from v2_harness import V2Server
 
@@ -24,3 +25,9 @@ def v2_server(live_server: str) -> V2Server:
         max_batch=settings.max_batch,
         max_body_bytes=settings.max_body_bytes,
     )
+
+
+@pytest.fixture(scope="session")
+def reference(v2_server: V2Server) -> ort.InferenceSession:
+    """onnxruntime on the very model file the server serves: what every V2 answer is compared with."""
+    return ort.InferenceSession(str(v2_server.model_path), providers=["CPUExecutionProvider"])

@@ -30,11 +30,6 @@ def http(v2_server: V2Server) -> Iterator[httpx.Client]:
         yield client
 
 
-@pytest.fixture(scope="module")
-def reference(v2_server: V2Server) -> ort.InferenceSession:
-    return ort.InferenceSession(str(v2_server.model_path), providers=["CPUExecutionProvider"])
-
-
 def images(n: int = 2, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).random((n, 1, 28, 28), dtype=np.float32)
 

@@ -29,11 +29,6 @@ def client(v2_server: V2Server) -> Iterator[triton.InferenceServerClient]:
 
 
 @pytest.fixture(scope="module")
-def reference(v2_server: V2Server) -> ort.InferenceSession:
-    return ort.InferenceSession(str(v2_server.model_path), providers=["CPUExecutionProvider"])
-
-
-@pytest.fixture(scope="module")
 def card_version(reference: ort.InferenceSession) -> str:
     return reference.get_modelmeta().custom_metadata_map["version"]
 
