@@ -48,12 +48,11 @@ class Settings(BaseSettings):
         "core so concurrent requests and workers scale instead of fighting over cores",
     )
     inter_op_threads: int = Field(1, ge=0, le=64, description="onnxruntime threads across graph nodes")
-    reuse_port: Literal["auto", "on", "off"] = Field(
-        "auto",
-        description="several workers: one SO_REUSEPORT socket each, so Linux spreads connections evenly "
-        "(a shared socket lets one worker take a burst of keep-alive connections). 'auto': on where the "
-        "kernel hands a closing listener's queued connections to another (net.ipv4.tcp_migrate_req=1), so "
-        "rolling restarts drop none",
+    reuse_port: bool = Field(
+        True,
+        description="several workers: one SO_REUSEPORT listening socket each (Linux), so the kernel spreads "
+        "connections evenly; off: one shared socket, where one worker can take a whole burst of keep-alive "
+        "connections (service.workers)",
     )
     inference_threads: int = Field(
         default_factory=lambda: min(4, os.cpu_count() or 1),

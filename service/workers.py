@@ -9,15 +9,15 @@ to the same address with SO_REUSEPORT and listens there, and Linux spreads incom
 the workers' sockets by a hash of the connection. Everything else - worker restarts, SIGHUP rolling
 reloads (service.lifecycle) - is uvicorn's own supervisor, unchanged.
 
-The catch: when a listener closes (a worker stopping in a rolling restart), connections already queued
-on it but not yet accepted are reset, unless the kernel migrates them to another listener of the group
-(``net.ipv4.tcp_migrate_req=1``, Linux 5.14+; off by default). So ``reuse_port="auto"`` balances only
-where that is on; "on" balances anyway (a rare reset during a restart), "off" never. Elsewhere than
-Linux (no balancing SO_REUSEPORT) this is plain ``uvicorn.run(..., workers=N)``.
+When a worker stops (a rolling restart), it first accepts whatever is queued on its socket and closes
+the socket in the same step, then serves what it took, so the kernel's hash never strands a client on
+a closed socket. Elsewhere than Linux (no balancing SO_REUSEPORT), or with ``reuse_port`` off, this is
+plain ``uvicorn.run(..., workers=N)``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import sys
 from typing import Any
@@ -42,6 +42,8 @@ def _listener(host: str, port: int, family: socket.AddressFamily) -> socket.sock
 class _Server(uvicorn.Server):
     """A worker's server: listens on its own SO_REUSEPORT socket at the supervisor's address."""
 
+    listeners: tuple[socket.socket, ...] = ()
+
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         if sockets:
             own = []
@@ -50,7 +52,35 @@ class _Server(uvicorn.Server):
                 own.append(_listener(host, port, shared.family))
                 shared.close()  # the supervisor keeps its copy; this worker never accepts from it
             sockets = own
+            self.listeners = tuple(own)
         await super().startup(sockets=sockets)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """Leave the group without dropping anyone: take what is queued on our socket, close it in the
+        same breath (the kernel then sends new connections to the other workers), serve what we took."""
+        taken = []
+        for listener in self.listeners:
+            while True:
+                try:
+                    connection, _ = listener.accept()  # non-blocking under the event loop
+                except OSError:  # EAGAIN: nothing more queued (or already closed)
+                    break
+                taken.append(connection)
+        for server in self.servers:
+            server.close()
+        loop = asyncio.get_running_loop()
+        config = self.config
+
+        def protocol() -> asyncio.Protocol:  # what uvicorn's own listener builds per connection
+            return config.http_protocol_class(  # type: ignore[call-arg]
+                config=config, server_state=self.server_state, app_state=self.lifespan.state, _loop=loop
+            )
+
+        for connection in taken:
+            await loop.connect_accepted_socket(protocol, connection)
+        if taken:
+            await asyncio.sleep(0.05)  # they read their requests, so the shutdown below lets them finish
+        await super().shutdown(sockets=sockets)
 
 
 class _Process(multiprocess.Process):
@@ -61,25 +91,9 @@ class _Process(multiprocess.Process):
         return self._server
 
 
-def migrates_queued_connections() -> bool:
-    """Whether a closing listener's queued connections go to another socket of its group (Linux 5.14+)."""
-    try:
-        with open("/proc/sys/net/ipv4/tcp_migrate_req") as f:
-            return f.read().strip() == "1"
-    except OSError:
-        return False
-
-
-def balanced(reuse_port: str) -> bool:
-    """The ``reuse_port`` setting ("auto", "on", "off") resolved on this machine."""
-    if not BALANCED or reuse_port == "off":
-        return False
-    return reuse_port == "on" or migrates_queued_connections()
-
-
-def run(app: str, *, workers: int, reuse_port: str = "auto", **kwargs: Any) -> None:
-    """``uvicorn.run(app, workers=workers, **kwargs)``, with one listening socket per worker if balanced."""
-    if not balanced(reuse_port):
+def run(app: str, *, workers: int, reuse_port: bool = True, **kwargs: Any) -> None:
+    """``uvicorn.run(app, workers=workers, **kwargs)``; with ``reuse_port``, a listening socket per worker."""
+    if not (reuse_port and BALANCED):
         uvicorn.run(app, workers=workers, **kwargs)
         return
     config = uvicorn.Config(app, workers=workers, **kwargs)
