@@ -107,10 +107,10 @@ def servers(port: int) -> dict[str, Server]:
         ),
         Server("service-nolog", service, {"DIGITS_ACCESS_LOG": "false"}, note="access log off"),
         Server(
-            "service-reuseport",
+            "service-shared",
             service,
-            {"DIGITS_REUSE_PORT": "on"},
-            note="python -m service --reuse-port on: a listening socket per worker",
+            {"DIGITS_REUSE_PORT": "false"},
+            note="python -m service --no-reuse-port: one listening socket shared by the workers",
         ),
         Server(
             "service-granian",
@@ -453,7 +453,7 @@ def versions() -> dict[str, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--servers", default="service,service-reuseport,bentoml,fastapi-torch-1t,fastapi-torch,torchserve"
+        "--servers", default="service,service-shared,bentoml,fastapi-torch-1t,fastapi-torch,torchserve"
     )
     parser.add_argument("--payloads", default=",".join(PAYLOADS), help="canvas, pixels, healthz")
     parser.add_argument("--conc", default=",".join(map(str, CONCURRENCY)))
