@@ -372,6 +372,17 @@ def main() -> None:
         "serve-ratios": ratios(report),
         "cold-start": cold_starts(report),
     }
+    healthz_path = RESULTS / "serve-latest-healthz.json"
+    if healthz_path.exists():
+        healthz = load(healthz_path)
+        lines = [
+            "| server | GET health route, c=32: req/s | p50 ms | p99 ms | server CPU ms/req |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for (server, _, _), h in summary(healthz).items():
+            lines.append(f"| {server} | {h['rps']:,.0f} | {h['p50']:.2f} | {h['p99']:.2f} | {h['cpu']:.3f} |")
+        lines.append(f"\nSource: `{healthz_path.relative_to(REPO)}` ({healthz['config']['rounds']} rounds).")
+        blocks["healthz-table"] = "\n".join(lines)
     decoders_path = RESULTS / "decoders-latest.json"
     if decoders_path.exists():
         decoders = load(decoders_path)
