@@ -212,10 +212,12 @@ def plot_serving(report: dict, stats: dict) -> list[Path]:
         pss = [stats.get((s, payload, conc), {}).get("pss", 0) for s in servers]
         axes[0].bar(xs, cpu, width, label=payload)
         axes[1].bar(xs, pss, width, label=payload)
+    axes[0].set_yscale("log")
     for ax, title in zip(
-        axes, (f"server CPU per request at c={conc} (ms)", "server peak PSS (MiB)"), strict=True
+        axes, (f"server CPU per request at c={conc} (ms, log scale)", "server peak PSS (MiB)"), strict=True
     ):
-        ax.set_xticks([j + width * (len(payloads) - 1) / 2 for j in range(len(servers))], servers, fontsize=8)
+        ticks = [j + width * (len(payloads) - 1) / 2 for j in range(len(servers))]
+        ax.set_xticks(ticks, servers, fontsize=8, rotation=20)
         ax.set_title(title)
         ax.grid(alpha=0.3, axis="y")
         ax.legend(fontsize=8)
