@@ -18,7 +18,7 @@ from typing import Any
 import anyio
 import anyio.to_thread
 import pydantic
-from litestar import Litestar
+from litestar import Litestar, Router
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.exceptions import HTTPException
@@ -45,7 +45,6 @@ ROUTE_HANDLERS: list[Any] = [
     ModelCardController,
     AdminController,
     PredictController,
-    FitLineController,
     metrics,
     v2_router,
     ui_router,
@@ -94,7 +93,16 @@ def create_app(settings: Settings | None = None, *, model: DigitModel | None = N
     """The app for ``settings`` (default: ``DIGITS_*`` env vars); a given ``model`` is not loaded again."""
     settings = settings or Settings()
     app = Litestar(
-        route_handlers=ROUTE_HANDLERS,
+        route_handlers=[
+            *ROUTE_HANDLERS,
+            # /fit-line's own body limit: a million points as JSON are larger than any picture.
+            Router(
+                "/",
+                route_handlers=[FitLineController],
+                request_max_body_size=settings.fit_max_body_bytes,
+                opt={"body_limit_setting": "DIGITS_FIT_MAX_BODY_BYTES"},
+            ),
+        ],
         dependencies={
             "model": Provide(provide_model, sync_to_thread=False),
             "settings": Provide(provide_settings, sync_to_thread=False),

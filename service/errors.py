@@ -137,7 +137,8 @@ def _default_detail(request: Request[Any, Any, Any], status_code: int, headers: 
         return f"{method} is not allowed on {path}; allowed: {headers.get('allow', 'see /schema')}"
     if status_code == HTTPStatus.REQUEST_ENTITY_TOO_LARGE:
         limit = request.route_handler.resolve_request_max_body_size()
-        return f"the request body is larger than the limit of {limit} bytes (DIGITS_MAX_BODY_BYTES)"
+        setting = request.route_handler.opt.get("body_limit_setting", "DIGITS_MAX_BODY_BYTES")
+        return f"the request body is larger than the limit of {limit} bytes ({setting})"
     return _phrase(status_code)
 
 

@@ -207,11 +207,11 @@ CASES = [
         **upload(b"\x00" * 8000),
     ),
     Case(
-        "fit-line over the body limit",
+        "fit-line over its body limit",
         "/fit-line",
         413,
-        "DIGITS_MAX_BODY_BYTES",
-        settings={"max_body_bytes": 1024},
+        "DIGITS_FIT_MAX_BODY_BYTES",
+        settings={"fit_max_body_bytes": 1024},
         **line(x=list(range(400)), y=list(range(400))),
     ),
     Case(
@@ -539,12 +539,16 @@ def test_oversized_bodies_over_real_http(live_server) -> None:
         assert declared.status_code == 413, declared.text[:300]
         assert "DIGITS_MAX_BODY_BYTES" in declared.json()["detail"]
 
-        def chunks():
-            for _ in range(12):
+        def chunks(mebibytes: int = 12):
+            for _ in range(mebibytes):
                 yield b"\x00" * (1024 * 1024)
 
-        streamed = http.post("/fit-line", content=chunks(), headers={"content-type": "application/json"})
+        streamed = http.post("/predict", content=chunks(), headers={"content-type": "image/png"})
         assert streamed.status_code == 413, streamed.text[:300]
+        # /fit-line has its own, larger limit (64 MiB by default: a million points as JSON).
+        fit = http.post("/fit-line", content=chunks(65), headers={"content-type": "application/json"})
+        assert fit.status_code == 413, fit.text[:300]
+        assert "DIGITS_FIT_MAX_BODY_BYTES" in fit.json()["detail"]
         v2_streamed = http.post(V2_URL, content=chunks(), headers={"content-type": "application/json"})
         assert v2_streamed.status_code == 413
         assert "error" in v2_streamed.json()

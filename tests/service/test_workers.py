@@ -1,4 +1,4 @@
-"""Several workers (``--reuse-port``, the default): each listens on its own socket, and keep-alive
+"""Several workers with ``--reuse-port``: each listens on its own socket, and keep-alive
 connections opened in one burst end up spread over the workers instead of piling onto the first one."""
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def owner_pids(inodes: set[str]) -> dict[str, int]:
 
 
 def test_each_worker_listens_on_its_own_socket_and_connections_spread(start_server) -> None:
-    server = start_server("--workers", "2", "--no-access-log")  # --reuse-port is the default
+    server = start_server("--workers", "2", "--reuse-port", "--no-access-log")
     deadline = time.monotonic() + 30
     while len(listening_inodes(server.port)) < 2 and time.monotonic() < deadline:
         time.sleep(0.1)  # the second worker may still be starting
