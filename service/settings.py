@@ -68,8 +68,8 @@ class Settings(BaseSettings):
         default_factory=lambda: min(4, os.cpu_count() or 1),
         ge=1,
         le=256,
-        description="requests decoding + inferring at once per worker (default: cores, at most 4); more "
-        "slots than cores only add GIL contention and slow the event loop",
+        description="requests decoding + inferring (or fitting a line) at once per worker (default: cores, "
+        "at most 4); more slots than cores only add GIL contention and slow the event loop",
     )
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="largest request body (413 above)")
     fit_max_body_bytes: int = Field(

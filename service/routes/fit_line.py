@@ -2,7 +2,8 @@
 
 Bad data or options answer 422 saying what is wrong; a diverging learning rate is a result
 (``status: diverged``). The work is bounded (``DIGITS_FIT_MAX_POINTS``, ``DIGITS_FIT_MAX_WORK`` =
-points x epochs) and runs in a worker thread so the event loop stays free.
+points x epochs) and runs in a worker thread, in the same bounded pool as inference
+(``DIGITS_INFERENCE_THREADS``), so the event loop stays free and fits cannot crowd out /predict.
 """
 
 from __future__ import annotations
@@ -100,6 +101,8 @@ class FitLineController(Controller):
                         FitLineRequest.model_validate_json(body), settings, trajectory=include == "trajectory"
                     ),
                     abandon_on_cancel=True,
+                    # The same slots as inference: a burst of fits cannot take the GIL from /predict.
+                    limiter=request.app.state.inference_limiter,
                 )
         except TimeoutError:
             raise ApiError(
