@@ -57,6 +57,11 @@ class ModelRef(BaseModel):
     name: str
     version: str
 
+    @classmethod
+    def of(cls, model: Any) -> ModelRef:
+        """The name and version of a loaded model (anything with ``name`` and ``version``)."""
+        return cls(name=model.name, version=model.version)
+
 
 class Prediction(BaseModel):
     label: int = Field(ge=0, le=contract.NUM_CLASSES - 1, description="the most probable digit")

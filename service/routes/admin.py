@@ -19,7 +19,6 @@ from pydantic import BaseModel, Field
 
 from service.errors import ApiError
 from service.lifecycle import ModelReloader, supervisor_pid
-from service.model import DigitModel
 from service.openapi import ApiOperation, problem_responses
 from service.schemas import ModelRef
 from service.settings import Settings
@@ -35,10 +34,6 @@ class ReloadReport(BaseModel):
     refused: list[str] = Field(
         default_factory=list, description="newer model files that failed their checks (not served)"
     )
-
-
-def _ref(model: DigitModel) -> ModelRef:
-    return ModelRef(name=model.name, version=model.version)
 
 
 class AdminController(Controller):
@@ -78,15 +73,15 @@ class AdminController(Controller):
             if candidate is None:
                 return self._unchanged_or_refused(request, refused)
             os.kill(supervisor, signal.SIGHUP)
-            report = ReloadReport(status="restarting", model=_ref(candidate), refused=refused)
+            report = ReloadReport(status="restarting", model=ModelRef.of(candidate), refused=refused)
             return Response(report, status_code=202)
         result = await reloader.reload()
         if result.outcome != "loaded":
             return self._unchanged_or_refused(request, result.refused)
         report = ReloadReport(
             status="reloaded",
-            model=_ref(result.model),
-            previous=_ref(result.previous),
+            model=ModelRef.of(result.model),
+            previous=ModelRef.of(result.previous),
             refused=result.refused,
         )
         return Response(report, status_code=200)
@@ -99,4 +94,4 @@ class AdminController(Controller):
                 422,
                 f"the new model was refused; version {model.version} keeps serving: " + "; ".join(refused),
             )
-        return Response(ReloadReport(status="unchanged", model=_ref(model)), status_code=200)
+        return Response(ReloadReport(status="unchanged", model=ModelRef.of(model)), status_code=200)

@@ -36,4 +36,4 @@ class HealthController(Controller):
             await anyio.to_thread.run_sync(model.self_test, limiter=request.app.state.inference_limiter)
         except Exception as exc:
             raise ApiError(503, f"the model is loaded but not answering: {exc}") from None
-        return Ready(model=ModelRef(name=model.name, version=model.version))
+        return Ready(model=ModelRef.of(model))

@@ -133,7 +133,7 @@ def infer(model: DigitModel, inputs: Inputs, settings: Settings, *, preprocessed
     else:
         pixels = _json_pixels(inputs.json_body or b"", settings, batch=inputs.batch)
     probabilities, labels = model.classify(contract.to_model_input(pixels))
-    ref = ModelRef(name=model.name, version=model.version)
+    ref = ModelRef.of(model)
     seen = np.clip(np.rint(pixels), 0, contract.PIXEL_MAX).astype(np.uint8) if preprocessed else None
     return [
         Prediction(
@@ -241,6 +241,4 @@ class PredictController(Controller):
         """Several pictures (repeated ``image`` fields) or ``{"instances": [pixels, ...]}``, in order."""
         inputs = await read_inputs(request, settings, batch=True)
         predictions = await run_inference(request, model, inputs, settings, include)
-        return BatchPrediction(
-            predictions=predictions, model=ModelRef(name=model.name, version=model.version)
-        )
+        return BatchPrediction(predictions=predictions, model=ModelRef.of(model))
