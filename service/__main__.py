@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import uvicorn  # imported after the settings are known good: keeps `--help` and errors fast
 
-    from service import lifecycle, workers
+    from service import lifecycle
     from service.logs import logging_config
     from service.model import ModelError
 
@@ -92,14 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     metrics_dir = tempfile.mkdtemp(prefix="digits-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     try:
-        # uvicorn's supervisor; with reuse_port, a listening socket per worker (service.workers)
-        workers.run(
-            "service.app:create_app",
-            factory=True,
-            workers=settings.workers,
-            reuse_port=settings.reuse_port,
-            **common,
-        )
+        # uvicorn's supervisor: one listening socket shared by the workers, rolling restarts on SIGHUP
+        uvicorn.run("service.app:create_app", factory=True, workers=settings.workers, **common)
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0

@@ -26,14 +26,6 @@ CORES = max(
 )
 
 
-def kernel_migrates_queued_connections() -> bool:
-    """True where Linux moves a closing SO_REUSEPORT listener's queued connections to another one."""
-    try:
-        return Path("/proc/sys/net/ipv4/tcp_migrate_req").read_text().strip() == "1"
-    except OSError:
-        return False
-
-
 class Settings(BaseSettings):
     """Everything an operator may tune. Field descriptions become the ``--help`` text and the README table."""
 
@@ -56,14 +48,6 @@ class Settings(BaseSettings):
         "core so concurrent requests and workers scale instead of fighting over cores",
     )
     inter_op_threads: int = Field(1, ge=0, le=64, description="onnxruntime threads across graph nodes")
-    reuse_port: bool = Field(
-        default_factory=lambda: kernel_migrates_queued_connections(),
-        description="several workers: one SO_REUSEPORT listening socket each (Linux), so the kernel spreads "
-        "connections evenly; off: one shared socket, where one worker can take a whole burst of keep-alive "
-        "connections (service.workers). Default: on where sysctl net.ipv4.tcp_migrate_req=1, because "
-        "only then does a worker stopping in a rolling restart (model reload) hand its queued connections "
-        "to the others instead of resetting them",
-    )
     inference_threads: int = Field(
         default_factory=lambda: min(4, os.cpu_count() or 1),
         ge=1,
