@@ -34,9 +34,9 @@ from service.routes.health import HealthController
 from service.routes.model_card import ModelCardController
 from service.routes.predict import PredictController
 from service.routes.ui import ui_router
-from service.routes.v2 import v2_router
 from service.settings import Settings
 from service.telemetry import RequestTelemetry, metrics
+from service.v2.routes import v2_router
 
 log = logging.getLogger("service.app")
 

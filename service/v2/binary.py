@@ -4,7 +4,7 @@ A V2 request body is a JSON object, optionally followed by raw tensor bytes. Whe
 `Inference-Header-Content-Length` header gives the JSON's length and each binary input carries
 `parameters.binary_data_size`; the chunks follow in input order, little-endian, row-major, no padding.
 Responses are framed the same way. Everything here is pure (bytes and numpy in, bytes and numpy out)
-and model-agnostic; `service.routes.v2` applies the digits model's contract on top.
+and model-agnostic; `service.v2.inference` applies the digits model's contract on top.
 """
 
 from __future__ import annotations

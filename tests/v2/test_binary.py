@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from service.v2_binary import (
+from service.v2.binary import (
     ProtocolError,
     binary_chunks,
     binary_size,

@@ -1,6 +1,6 @@
 """Pydantic models of the Open Inference Protocol (KServe V2) REST messages.
 
-They validate the JSON part of a request (binary tensor data lives after it, see `service.v2_binary`)
+They validate the JSON part of a request (binary tensor data lives after it, see `service.v2.binary`)
 and describe every response in the OpenAPI document. Field names follow the protocol text exactly.
 """
 

@@ -1,7 +1,7 @@
 """The Open Inference Protocol (KServe V2) REST API for the digits model, so Triton/KServe clients work as is.
 
 Mounted at `/v2`: health, server and model metadata, and inference (also under `/versions/{version}`),
-with Triton's binary tensor data extension (`service.v2_binary`), which tritonclient uses by default.
+with Triton's binary tensor data extension (`service.v2.binary`), which tritonclient uses by default.
 Errors on these routes use the protocol's `{"error": "..."}` shape: this router's exception handlers
 override the app's problem-details ones. Health answers 200 or 4xx with an empty body, as the spec says.
 """
@@ -28,7 +28,7 @@ from litestar.params import HeaderParameter, PathParameter, RawBody
 import contract
 from service.model import DigitModel
 from service.settings import Settings
-from service.v2_binary import (
+from service.v2.binary import (
     BINARY_DATA,
     BINARY_DATA_OUTPUT,
     BINARY_DATA_SIZE,
@@ -44,7 +44,7 @@ from service.v2_binary import (
     tensor_from_json,
     tensor_to_binary,
 )
-from service.v2_schemas import (
+from service.v2.schemas import (
     ErrorResponse,
     InferenceRequest,
     InferenceResponse,
