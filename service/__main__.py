@@ -59,13 +59,13 @@ def main(argv: list[str] | None = None) -> int:
 
     import uvicorn  # imported after the settings are known good: keeps `--help` and errors fast
 
-    from service import lifecycle
+    from service import repository, signals
     from service.logs import logging_config
     from service.model import ModelError
 
-    lifecycle.prepare_signals()  # SIGTERM: graceful stop, exit 0; SIGHUP: reload once serving
+    signals.prepare_signals()  # SIGTERM: graceful stop, exit 0; SIGHUP: reload once serving
     try:
-        model = lifecycle.load_configured(settings)  # DIGITS_MODEL_REPOSITORY's newest valid, or model_path
+        model = repository.load_configured(settings)  # DIGITS_MODEL_REPOSITORY's newest valid, or model_path
     except ModelError as exc:
         print(f"python -m service: cannot start: {exc}", file=sys.stderr)
         return EXIT_BAD_MODEL
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
 
     del model  # each worker loads its own session
     os.environ.update(env_for(settings))
-    lifecycle.mark_supervisor()  # POST /admin/reload in a worker asks this process (SIGHUP) to restart them
+    signals.mark_supervisor()  # POST /admin/reload in a worker asks this process (SIGHUP) to restart them
     metrics_dir = tempfile.mkdtemp(prefix="digits-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     try:

@@ -26,16 +26,17 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.plugins.pydantic import PydanticPlugin
 
-from service import errors, images, lifecycle, linefit, security
+from service import errors, images, linefit, reload, repository, security, signals
 from service.model import DigitModel
 from service.routes.admin import AdminController
 from service.routes.fit_line import FitLineController
 from service.routes.health import HealthController
+from service.routes.metrics import metrics
 from service.routes.model_card import ModelCardController
 from service.routes.predict import PredictController
 from service.routes.ui import ui_router
 from service.settings import Settings
-from service.telemetry import RequestTelemetry, metrics
+from service.telemetry import RequestTelemetry
 from service.v2.routes import v2_router
 
 log = logging.getLogger("service.app")
@@ -67,7 +68,7 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
     """Load the model once (unless handed in), size the inference pool, log the card."""
     settings: Settings = app.state.settings
     if app.state.get("model") is None:
-        app.state.model = await anyio.to_thread.run_sync(lambda: lifecycle.load_configured(settings))
+        app.state.model = await anyio.to_thread.run_sync(lambda: repository.load_configured(settings))
     app.state.inference_limiter = anyio.CapacityLimiter(settings.inference_threads)
     model: DigitModel = app.state.model
     log.info(
@@ -107,7 +108,7 @@ def create_app(settings: Settings | None = None, *, model: DigitModel | None = N
             "model": Provide(provide_model, sync_to_thread=False),
             "settings": Provide(provide_settings, sync_to_thread=False),
         },
-        lifespan=[lifespan, lifecycle.reload_lifespan],  # reload: SIGHUP, POST /admin/reload
+        lifespan=[lifespan, reload.reloader_lifespan, signals.sighup_lifespan],  # SIGHUP, /admin/reload
         state=State({"settings": settings, "model": model}),
         exception_handlers={
             HTTPException: errors.http_exception_handler,

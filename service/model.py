@@ -17,7 +17,7 @@ import numpy as np
 import onnxruntime as ort
 
 import contract
-from service.telemetry import record_predictions
+from service.metrics import record_predictions
 
 log = logging.getLogger(__name__)
 

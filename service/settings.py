@@ -79,7 +79,7 @@ class Settings(BaseSettings):
     fit_time_limit: float = Field(
         10.0, gt=0, description="seconds one /fit-line may take, queueing included (503 above)"
     )
-    # Access and operations (service.security, service.lifecycle): key, CORS and rate limit off by default.
+    # Access and operations (service.security, service.reload): key, CORS and rate limit off by default.
     api_key: str = Field(
         "",
         repr=False,

@@ -10,8 +10,8 @@ import shutil
 import pytest
 from model_files import SHIPPED, write_broken, write_version
 
-from service.lifecycle import load_configured
 from service.model import ModelError
+from service.repository import load_configured
 from service.settings import Settings
 
 KEY = "reload-key"

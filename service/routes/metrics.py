@@ -1,0 +1,20 @@
+"""``GET /metrics``: the Prometheus exposition of ``service.metrics`` (all workers' in multiprocess mode)."""
+
+from __future__ import annotations
+
+from litestar import Response, get
+
+from service.metrics import METRICS_MEDIA_TYPE, metrics_text
+
+
+@get(
+    "/metrics",
+    sync_to_thread=False,
+    tags=["operations"],
+    summary="Prometheus metrics",
+    media_type=METRICS_MEDIA_TYPE,
+)
+def metrics() -> Response[bytes]:
+    """Requests and latency by route template and status, predictions by label, model-call time and batch size
+    (Prometheus text exposition format)."""
+    return Response(metrics_text(), media_type=METRICS_MEDIA_TYPE)
