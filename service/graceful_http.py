@@ -20,16 +20,13 @@ import json
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from service.errors import problem_body
+
 GRACE_SECONDS = 2.0
 MAX_HEADER_BYTES = 64 * 1024  # request line + headers; nginx's default large buffers are 4 x 8 KiB
 
 _TOO_LARGE = json.dumps(
-    {
-        "type": "about:blank",
-        "title": "Request Header Fields Too Large",
-        "status": 431,
-        "detail": f"the request line and headers are larger than {MAX_HEADER_BYTES} bytes",
-    }
+    problem_body(431, f"the request line and headers are larger than {MAX_HEADER_BYTES} bytes")
 ).encode()
 
 

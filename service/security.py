@@ -37,7 +37,7 @@ from litestar.openapi.spec import (
     SecurityScheme,
 )
 
-from service.errors import PROBLEM_MEDIA_TYPE
+from service.errors import PROBLEM_MEDIA_TYPE, problem_body
 
 if TYPE_CHECKING:
     from litestar import Litestar
@@ -251,9 +251,7 @@ class SecurityLayer:
         if path == V2_PREFIX or path.startswith(V2_PREFIX + "/"):
             body, media_type = {"error": detail}, "application/json"
         else:
-            body = {"type": "about:blank", "title": "Unauthorized", "status": 401, "detail": detail}
-            body["instance"] = path
-            media_type = PROBLEM_MEDIA_TYPE
+            body, media_type = problem_body(401, detail, instance=path), PROBLEM_MEDIA_TYPE
         content = json.dumps(body).encode()
         headers = [
             (b"content-type", media_type.encode()),
