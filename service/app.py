@@ -2,10 +2,11 @@
 
 The model is loaded once per process in the lifespan (or handed in ready-made by ``python -m service``,
 which loads it first so a bad model stops startup with one clear line) and kept on ``app.state.model``.
-Handlers receive it, and the settings, by dependency injection as ``model`` and ``settings``. Inference runs
-in worker threads bounded by ``app.state.inference_limiter`` so the event loop never waits on the model.
+Handlers receive it, the settings and the inference limiter by dependency injection as ``model``,
+``settings`` and ``inference_limiter``. Inference runs in worker threads bounded by that limiter so the
+event loop never waits on the model.
 
-To add a router (``/v2``, the web page), append it to ``ROUTE_HANDLERS`` - one line.
+To add a router or controller (``/v2``, the web page), append it to ``ROUTE_HANDLERS`` - one line.
 """
 
 from __future__ import annotations
@@ -59,6 +60,13 @@ def provide_model(state: State, settings: NamedDependency[Settings]) -> DigitMod
     return state.model
 
 
+def provide_inference_limiter(state: State, model: NamedDependency[DigitModel]) -> anyio.CapacityLimiter:
+    """The slots for inference and line fits (DIGITS_INFERENCE_THREADS per process)."""
+    # ``model`` only orders it after the model (and the settings), for the reason in provide_model.
+    del model
+    return state.inference_limiter
+
+
 def provide_settings(state: State) -> Settings:
     return state.settings
 
@@ -107,6 +115,7 @@ def create_app(settings: Settings | None = None, *, model: DigitModel | None = N
         dependencies={
             "model": Provide(provide_model, sync_to_thread=False),
             "settings": Provide(provide_settings, sync_to_thread=False),
+            "inference_limiter": Provide(provide_inference_limiter, sync_to_thread=False),
         },
         lifespan=[lifespan, reload.reloader_lifespan, signals.sighup_lifespan],  # SIGHUP, /admin/reload
         state=State({"settings": settings, "model": model}),

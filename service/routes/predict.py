@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, ClassVar, Literal
 
+import anyio
 import anyio.to_thread
 import numpy as np
 import pydantic_core
@@ -157,12 +158,16 @@ def _read(index: int, data: bytes, settings: Settings, count: int) -> np.ndarray
 
 
 async def run_inference(
-    request: Request, model: DigitModel, inputs: Inputs, settings: Settings, include: str | None
+    model: DigitModel,
+    inputs: Inputs,
+    settings: Settings,
+    include: str | None,
+    limiter: anyio.CapacityLimiter,
 ) -> list[Prediction]:
     """Decode and infer in a worker thread, at most DIGITS_INFERENCE_THREADS at once per process."""
     return await anyio.to_thread.run_sync(
         lambda: infer(model, inputs, settings, preprocessed=include == "preprocessed"),
-        limiter=request.app.state.inference_limiter,
+        limiter=limiter,
     )
 
 
@@ -213,12 +218,13 @@ class PredictController(Controller):
         request: Request,
         model: NamedDependency[DigitModel],
         settings: NamedDependency[Settings],
+        inference_limiter: NamedDependency[anyio.CapacityLimiter],
         include: IncludeQuery = None,
     ) -> Prediction:
         """A picture as people send it (photo of paper, canvas export, JPEG, printed digit) is brought
         to MNIST format first; JSON pixels are used as they are."""
         inputs = await read_inputs(request, settings, batch=False)
-        return (await run_inference(request, model, inputs, settings, include))[0]
+        return (await run_inference(model, inputs, settings, include, inference_limiter))[0]
 
     @post(
         "/batch",
@@ -236,9 +242,10 @@ class PredictController(Controller):
         request: Request,
         model: NamedDependency[DigitModel],
         settings: NamedDependency[Settings],
+        inference_limiter: NamedDependency[anyio.CapacityLimiter],
         include: IncludeQuery = None,
     ) -> BatchPrediction:
         """Several pictures (repeated ``image`` fields) or ``{"instances": [pixels, ...]}``, in order."""
         inputs = await read_inputs(request, settings, batch=True)
-        predictions = await run_inference(request, model, inputs, settings, include)
+        predictions = await run_inference(model, inputs, settings, include, inference_limiter)
         return BatchPrediction(predictions=predictions, model=ModelRef.of(model))

@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from service.v2.errors import ProtocolError
+
 HEADER_LENGTH = "Inference-Header-Content-Length"
 BINARY_DATA_SIZE = "binary_data_size"  # input/response-output parameter: bytes of this tensor's chunk
 BINARY_DATA = "binary_data"  # requested-output parameter: answer this output as binary data
@@ -45,14 +47,6 @@ NUMPY_DTYPES: dict[str, np.dtype] = {
 # kind for the whole list: a boolean among integers reads as an integer.)
 _JSON_KINDS = {"b": "b", "u": "iu", "i": "iu", "f": "iuf"}
 _DIGITS = re.compile(r"[0-9]{1,19}")  # fits an int64, so int() never meets a huge string
-
-
-class ProtocolError(ValueError):
-    """A request the protocol cannot accept; the V2 routes answer `status_code` with {"error": message}."""
-
-    def __init__(self, message: str, status_code: int = 400) -> None:
-        super().__init__(message)
-        self.status_code = status_code
 
 
 def decompress(body: bytes, content_encoding: str | None, *, limit: int) -> bytes:

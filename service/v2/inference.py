@@ -1,0 +1,200 @@
+"""The digits model on V2 tensors, for any transport: request checks, inference, metadata.
+
+Transport-neutral (no Litestar, no HTTP): the REST routes (``service.v2.routes``) and a gRPC servicer both
+decode their message into an :class:`~service.v2.schemas.InferenceRequest` plus the bytes of binary
+tensor data (``parameters.binary_data_size`` per input, as Triton's extension), call :func:`infer`, and
+encode the :class:`InferenceResult` their own way. Every refusal is a :class:`ProtocolError`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import metadata as package_metadata
+from typing import Any
+
+import numpy as np
+import pydantic
+
+import contract
+from service.model import DigitModel
+from service.v2.binary import (
+    BINARY_DATA,
+    BINARY_DATA_OUTPUT,
+    BINARY_DATA_SIZE,
+    HEADER_LENGTH,
+    binary_chunks,
+    binary_size,
+    tensor_from_binary,
+    tensor_from_json,
+)
+from service.v2.errors import ProtocolError
+from service.v2.schemas import InferenceRequest, MetadataTensor, ModelMetadata, RequestInput, ServerMetadata
+
+SERVER_NAME = "digits-service"
+PLATFORM = "onnxruntime_onnx"  # Triton's platform name for ONNX models served by onnxruntime
+DATATYPE = "FP32"
+EXTENSIONS = ["binary_tensor_data"]  # Triton's name for the binary tensor data extension
+UNSUPPORTED_PARAMETERS = {
+    "shared_memory_region": "the shared memory extension is not supported; send the data in the request",
+    "classification": "the classification extension is not supported; ask for the probabilities output",
+}
+# The contract's shapes with the dynamic batch dimension written as the protocol's -1.
+INPUT_SHAPE = [-1 if dim is None else dim for dim in contract.INPUT_SHAPE]
+OUTPUT_SHAPE = [-1 if dim is None else dim for dim in contract.OUTPUT_SHAPE]
+
+
+@dataclass(frozen=True)
+class OutputTensor:
+    """One output to answer: its values, and whether the client asked for them as binary data."""
+
+    name: str
+    datatype: str
+    array: np.ndarray
+    as_binary: bool
+
+
+@dataclass(frozen=True)
+class InferenceResult:
+    """What one inference request produced, before a transport encodes it."""
+
+    model_name: str
+    model_version: str
+    id: str | None
+    outputs: list[OutputTensor]
+
+
+def server_version() -> str:
+    try:
+        return package_metadata.version(SERVER_NAME)
+    except package_metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+def server_metadata() -> ServerMetadata:
+    """Server name, version and the protocol extensions it speaks."""
+    return ServerMetadata(name=SERVER_NAME, version=server_version(), extensions=EXTENSIONS)
+
+
+def model_metadata(model: DigitModel) -> ModelMetadata:
+    """The model's real tensor names, datatypes and shapes (batch -1), and its version from the card."""
+    return ModelMetadata(
+        name=model.name,
+        versions=[model.version],
+        platform=PLATFORM,
+        inputs=[MetadataTensor(name=model.input_name, datatype=DATATYPE, shape=INPUT_SHAPE)],
+        outputs=[MetadataTensor(name=model.output_name, datatype=DATATYPE, shape=OUTPUT_SHAPE)],
+    )
+
+
+def check_model(model: DigitModel, model_name: str, model_version: str | None) -> None:
+    """404 unless the URL names this server's model (and, if given, its version from the model card)."""
+    if model_name != model.name:
+        raise ProtocolError(f"unknown model '{model_name}'; this server serves '{model.name}'", 404)
+    if model_version is not None and model_version != model.version:
+        raise ProtocolError(
+            f"unknown version '{model_version}' of model '{model.name}'; available: ['{model.version}']", 404
+        )
+
+
+def validate_request(message: dict[str, Any]) -> InferenceRequest:
+    """A decoded inference request message (REST: the JSON object) -> the checked request model."""
+    try:
+        return InferenceRequest.model_validate(message)
+    except pydantic.ValidationError as exc:
+        problems = [
+            f"{'.'.join(str(part) for part in error['loc']) or 'request'}: {error['msg']}"
+            for error in exc.errors(include_url=False, include_input=False)
+        ]
+        raise ProtocolError("invalid inference request: " + "; ".join(problems[:5])) from None
+
+
+def reject_unsupported(parameters: dict[str, Any], where: str) -> None:
+    for key, message in UNSUPPORTED_PARAMETERS.items():
+        if key in parameters:
+            raise ProtocolError(f"{where}: {message}")
+
+
+def read_input(request: InferenceRequest, binary: bytes, model: DigitModel, max_batch: int) -> np.ndarray:
+    """The one input checked against the model contract -> float32 [N, 1, 28, 28] in [0, 1]."""
+    names = [tensor.name for tensor in request.inputs]
+    if names != [model.input_name]:
+        raise ProtocolError(f"model '{model.name}' takes exactly one input '{model.input_name}', got {names}")
+    tensor: RequestInput = request.inputs[0]
+    where = f"input '{tensor.name}'"
+    reject_unsupported(tensor.parameters, where)
+    if tensor.datatype != DATATYPE:
+        raise ProtocolError(f"{where} must have datatype {DATATYPE}, got '{tensor.datatype}'")
+    if len(tensor.shape) != len(INPUT_SHAPE) or tensor.shape[1:] != INPUT_SHAPE[1:]:
+        raise ProtocolError(f"{where} must have shape {['N', *INPUT_SHAPE[1:]]}, got {tensor.shape}")
+    batch = tensor.shape[0]
+    if batch < 1:
+        raise ProtocolError(f"{where}: the batch dimension must be at least 1, got {batch}")
+    if batch > max_batch:
+        raise ProtocolError(
+            f"{where}: batch of {batch} is over this server's limit of {max_batch} (DIGITS_MAX_BATCH)"
+        )
+
+    size = binary_size(tensor.parameters, tensor.name)
+    if size is not None and tensor.data is not None:
+        raise ProtocolError(f"{where} has both 'data' and parameters.{BINARY_DATA_SIZE}; give one")
+    if size is None and tensor.data is None:
+        raise ProtocolError(
+            f"{where} has no data: give 'data' or parameters.{BINARY_DATA_SIZE} with binary data"
+        )
+    if size and not binary:
+        raise ProtocolError(
+            f"{where} declares {BINARY_DATA_SIZE} but no binary data follows the JSON "
+            f"(is the {HEADER_LENGTH} header set?)"
+        )
+    chunk = binary_chunks([size], binary)[0]
+    if chunk is not None:
+        array = tensor_from_binary(chunk, tensor.datatype, tensor.shape, tensor.name)
+    else:
+        array = tensor_from_json(tensor.data or [], tensor.datatype, tensor.shape, tensor.name)
+    if not np.all(np.isfinite(array)):
+        raise ProtocolError(f"{where} holds NaN or infinite values")
+    if array.size and (float(array.min()) < 0.0 or float(array.max()) > 1.0):
+        raise ProtocolError(
+            f"{where} values must be in [0, 1] (pixels / {contract.PIXEL_MAX:g}), as the model contract says"
+        )
+    return array
+
+
+def binary_flag(parameters: dict[str, Any], key: str, default: bool, where: str) -> bool:
+    value = parameters.get(key, default)
+    if not isinstance(value, bool):
+        raise ProtocolError(f"{where}: parameter '{key}' must be true or false, got {value!r}")
+    return value
+
+
+def requested_outputs(request: InferenceRequest, model: DigitModel) -> list[tuple[str, bool]]:
+    """(output name, as binary?) for each output to return; no `outputs` means all, as JSON by default."""
+    default = binary_flag(request.parameters, BINARY_DATA_OUTPUT, False, "request")
+    if not request.outputs:
+        return [(model.output_name, default)]
+    selected: list[tuple[str, bool]] = []
+    for output in request.outputs:
+        where = f"output '{output.name}'"
+        if output.name != model.output_name:
+            raise ProtocolError(
+                f"unknown output '{output.name}'; model '{model.name}' has outputs ['{model.output_name}']"
+            )
+        if any(name == output.name for name, _ in selected):
+            raise ProtocolError(f"{where} is requested twice")
+        reject_unsupported(output.parameters, where)
+        selected.append((output.name, binary_flag(output.parameters, BINARY_DATA, default, where)))
+    return selected
+
+
+def infer(model: DigitModel, request: InferenceRequest, binary: bytes, max_batch: int) -> InferenceResult:
+    """Check the request against the model contract, run the model, pick the outputs: CPU work, so
+    transports call this in an inference worker thread."""
+    images = read_input(request, binary, model, max_batch)
+    outputs = requested_outputs(request, model)
+    probabilities, _ = model.classify(images)
+    return InferenceResult(
+        model_name=model.name,
+        model_version=model.version,
+        id=request.id,
+        outputs=[OutputTensor(name, DATATYPE, probabilities, as_binary) for name, as_binary in outputs],
+    )
