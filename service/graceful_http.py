@@ -11,7 +11,10 @@
    a client could make the server buffer any amount. Headers are limited to MAX_HEADER_BYTES; above it
    the answer is 431 problem+json and the connection closes.
 
-``python -m service`` selects this protocol with uvicorn's ``http`` option.
+``python -m service`` selects this protocol with uvicorn's ``http`` option. ``HttpToolsProtocol`` is
+uvicorn's private class, so pyproject.toml pins uvicorn to the minor version this was written against
+(0.54); check these hooks (``on_message_begin``, ``on_headers_complete``, ``data_received``,
+``shutdown``, ``cycle``) before raising that pin.
 """
 
 from __future__ import annotations
