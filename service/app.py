@@ -132,8 +132,11 @@ def create_app(settings: Settings | None = None, *, model: DigitModel | None = N
         cors_config=security.cors_config(settings),
         middleware=security.middleware(settings),  # the rate limit, when configured
         multipart_form_part_limit=settings.max_batch + 16,
+        security=security.requirements(settings),  # with an API key: every handler needs it (documented)
         openapi_config=OpenAPIConfig(
             title="digits",
+            components=security.openapi_components(settings),
+            security=security.requirements(settings),
             version="1",
             description="Reads handwritten digits (MNIST-trained ONNX model) and fits lines with SGD. "
             "Every error is RFC 9457 problem+json.",
@@ -147,5 +150,4 @@ def create_app(settings: Settings | None = None, *, model: DigitModel | None = N
     app.asgi_handler = RequestTelemetry(
         security.SecurityLayer(app.asgi_handler, settings), log_requests=settings.access_log
     )
-    security.document(app, settings)  # with an API key: its schemes and 401s in the OpenAPI document
     return app

@@ -11,7 +11,7 @@ from litestar.di import NamedDependency
 
 from service.errors import ApiError
 from service.model import DigitModel
-from service.openapi import ApiOperation, problem_responses
+from service.openapi import PublicOperation, problem_responses
 from service.readiness import not_ready_reason
 from service.schemas import Health, ModelRef, Ready
 
@@ -19,14 +19,14 @@ from service.schemas import Health, ModelRef, Ready
 class HealthController(Controller):
     tags: ClassVar[list[str]] = ["operations"]
 
-    @get("/healthz", sync_to_thread=False, operation_class=ApiOperation, summary="Liveness")
+    @get("/healthz", sync_to_thread=False, operation_class=PublicOperation, summary="Liveness")
     def healthz(self) -> Health:
         """The process is up and serving HTTP (no model call: cheap enough for tight probe intervals)."""
         return Health()
 
     @get(
         "/readyz",
-        operation_class=ApiOperation,
+        operation_class=PublicOperation,
         summary="Readiness",
         responses=problem_responses(503, _503="the model failed its test inference"),
     )

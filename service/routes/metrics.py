@@ -5,11 +5,13 @@ from __future__ import annotations
 from litestar import Response, get
 
 from service.metrics import METRICS_MEDIA_TYPE, metrics_text
+from service.openapi import PublicOperation
 
 
 @get(
     "/metrics",
     sync_to_thread=False,
+    operation_class=PublicOperation,
     tags=["operations"],
     summary="Prometheus metrics",
     media_type=METRICS_MEDIA_TYPE,

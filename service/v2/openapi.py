@@ -3,16 +3,33 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from litestar.enums import MediaType
 from litestar.openapi import ResponseSpec
-from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Schema
+from litestar.openapi.spec import OpenAPIMediaType, RequestBody, Schema
 
 import contract
+from service.openapi import GuardedOperation
 from service.v2.binary import HEADER_LENGTH
 from service.v2.inference import DATATYPE, INPUT_SHAPE
 from service.v2.schemas import ErrorResponse, InferenceRequest, InferenceResponse
+
+
+@dataclass
+class V2Operation(GuardedOperation):
+    """A V2 operation: with an API key configured, its 401 is in the protocol's error shape."""
+
+    error_media_type: ClassVar[str] = MediaType.JSON
+    error_schema: ClassVar[str] = ErrorResponse.__name__
+
+
+@dataclass
+class V2PublicOperation(V2Operation):
+    """V2 health: open without a key."""
+
+    public: ClassVar[bool] = True
+
 
 ERROR_RESPONSES = {
     400: ResponseSpec(ErrorResponse, description="Malformed request: the error says what is wrong"),
@@ -77,7 +94,7 @@ _FRAMED = Schema(
 
 
 @dataclass
-class InferOperation(Operation):
+class InferOperation(V2Operation):
     """OpenAPI for `infer`, which reads its body itself: JSON, or JSON followed by binary tensor data."""
 
     def __post_init__(self) -> None:
@@ -91,3 +108,4 @@ class InferOperation(Operation):
         ok = (self.responses or {}).get("200")
         if ok is not None and not isinstance(ok, dict) and getattr(ok, "content", None):
             ok.content[_OCTETS] = OpenAPIMediaType(schema=_FRAMED)  # type: ignore[union-attr, index]
+        super().__post_init__()

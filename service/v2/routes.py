@@ -40,7 +40,13 @@ from service.v2.binary import (
 )
 from service.v2.errors import ProtocolError
 from service.v2.inference import InferenceResult, check_model
-from service.v2.openapi import ERROR_RESPONSES, INFER_RESPONSES, InferOperation
+from service.v2.openapi import (
+    ERROR_RESPONSES,
+    INFER_RESPONSES,
+    InferOperation,
+    V2Operation,
+    V2PublicOperation,
+)
 from service.v2.schemas import ModelMetadata, ServerMetadata
 
 # Path parameters, with examples so API tools (e.g. schemathesis) reach past the 404 of unknown models.
@@ -68,7 +74,12 @@ def _loaded_model(state: State) -> DigitModel | None:
 # ---------------------------------------------------------------------------------------------- health
 
 
-@get("/health/live", summary="Server live", responses={200: ResponseSpec(None, description="Live")})
+@get(
+    "/health/live",
+    operation_class=V2PublicOperation,
+    summary="Server live",
+    responses={200: ResponseSpec(None, description="Live")},
+)
 async def server_live() -> Response[bytes]:
     """200 while the server can answer metadata and inference requests."""
     return _empty(200)
@@ -76,6 +87,7 @@ async def server_live() -> Response[bytes]:
 
 @get(
     "/health/ready",
+    operation_class=V2PublicOperation,
     summary="Server ready",
     responses={
         200: ResponseSpec(None, description="Ready"),
@@ -92,6 +104,7 @@ async def server_ready(
 
 @get(
     [MODEL_PATH + "/ready", VERSION_PATH + "/ready"],
+    operation_class=V2Operation,
     summary="Model ready",
     responses={
         200: ResponseSpec(None, description="Ready"),
@@ -119,13 +132,18 @@ async def model_ready(
 # -------------------------------------------------------------------------------------------- metadata
 
 
-@get("/", summary="Server metadata")
+@get("/", operation_class=V2Operation, summary="Server metadata")
 async def server_metadata() -> ServerMetadata:
     """Server name, version and the protocol extensions it speaks."""
     return inference.server_metadata()
 
 
-@get([MODEL_PATH, VERSION_PATH], summary="Model metadata", responses=ERROR_RESPONSES)
+@get(
+    [MODEL_PATH, VERSION_PATH],
+    operation_class=V2Operation,
+    summary="Model metadata",
+    responses=ERROR_RESPONSES,
+)
 async def model_metadata(
     model: NamedDependency[DigitModel], model_name: ModelName, model_version: ModelVersion = None
 ) -> ModelMetadata:
