@@ -53,17 +53,20 @@ ROUTE_HANDLERS: list[Any] = [
 ]
 
 
-def provide_model(state: State, settings: NamedDependency[Settings]) -> DigitModel:
-    # ``settings`` only orders the two: Litestar resolves independent dependencies of one handler in an
-    # anyio task group (~0.1 ms CPU per request, measured in-process); dependent ones in sequence.
-    del settings
+# The providers form one chain, settings -> inference_limiter -> model, though none needs the other:
+# Litestar resolves independent dependencies of one handler in an anyio task group (~0.1 ms CPU per
+# request, measured in-process), dependent ones in sequence. The model comes last because it may be
+# missing (readiness reads it from the state instead).
+
+
+def provide_model(state: State, inference_limiter: NamedDependency[anyio.CapacityLimiter]) -> DigitModel:
+    del inference_limiter  # only orders the chain
     return state.model
 
 
-def provide_inference_limiter(state: State, model: NamedDependency[DigitModel]) -> anyio.CapacityLimiter:
+def provide_inference_limiter(state: State, settings: NamedDependency[Settings]) -> anyio.CapacityLimiter:
     """The slots for inference and line fits (DIGITS_INFERENCE_THREADS per process)."""
-    # ``model`` only orders it after the model (and the settings), for the reason in provide_model.
-    del model
+    del settings  # only orders the chain
     return state.inference_limiter
 
 
