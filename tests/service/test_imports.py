@@ -24,3 +24,35 @@ def test_the_service_never_imports_torch_torchvision_training_or_onnx() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == ""
+
+
+# The domain and the transport-neutral V2 pieces stay free of the web framework, so a second transport
+# (gRPC) or an offline script can use them without Litestar (issue 16's layering).
+NO_WEB_FRAMEWORK = [
+    "service.model",
+    "service.metrics",
+    "service.repository",
+    "service.v2.errors",
+    "service.v2.schemas",
+    "service.v2.binary",
+    "service.v2.inference",
+]
+FRAMEWORK_PROBE = """
+import importlib, sys
+importlib.import_module(sys.argv[1])
+print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in {'litestar', 'uvicorn'})))
+"""
+
+
+def test_the_domain_and_the_v2_core_never_import_litestar_or_uvicorn() -> None:
+    for module in NO_WEB_FRAMEWORK:
+        result = subprocess.run(
+            [sys.executable, "-c", FRAMEWORK_PROBE, module],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == "", f"{module} loads {result.stdout.strip()}"
