@@ -40,7 +40,7 @@ NO_WEB_FRAMEWORK = [
 FRAMEWORK_PROBE = """
 import importlib, sys
 importlib.import_module(sys.argv[1])
-print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in {'litestar', 'uvicorn'})))
+print(','.join(sorted({m.split('.')[0] for m in sys.modules} & {'litestar', 'uvicorn'})))
 """
 
 
