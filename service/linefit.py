@@ -55,6 +55,13 @@ from numpy.typing import ArrayLike
 DEFAULT_LEARNING_RATE = 0.1  # in standardized units; 0 < lr < 1 converges for full-batch GD
 MIN_LEARNING_RATE = 0.0  # exclusive
 MAX_LEARNING_RATE = 10.0  # inclusive; large values are allowed so divergence can be shown
+# What a refused learning rate is told (the service's 422 detail and FitError alike): the range and why.
+LEARNING_RATE_RANGE = (
+    f"must be greater than {MIN_LEARNING_RATE:g} and at most {MAX_LEARNING_RATE:g}: it is the step size "
+    "on standardized data, where below 1 converges and 1 to "
+    f"{MAX_LEARNING_RATE:g} diverges (answered as status 'diverged', to show it); a larger step would "
+    "only diverge faster"
+)
 DEFAULT_EPOCHS = 1000
 MIN_EPOCHS = 1
 MAX_EPOCHS = 10_000
@@ -80,7 +87,8 @@ MAX_TRAJECTORY = 200
 GRAD_TOL = 1e-13  # full-batch gradient norm in standardized units (round-off floor is ~1e-16)
 DIVERGENCE_BOUND = 1e6  # |w| + |b| in standardized units; the optimum has |w| <= 1, b = 0
 MAX_ABS_VALUE = 1e100  # keeps squares and losses finite in float64
-MAX_SLOPE_SCALE = 1e150  # std y / std x; with MAX_ABS_VALUE keeps every reported number finite
+# The slope scale std y / std x is refused only when it overflows a float64 itself: the optimum's slope is
+# at most that scale (|w*| <= 1 standardized), and a diverging slope beyond it is clamped (see to_original).
 STEP_CHUNK = 4096  # batches converted to Python floats at a time
 PERFECT_FIT_RTOL = 1e-12  # rms residual / rms y below this counts as a perfect fit (r2 for constant y)
 
@@ -102,7 +110,7 @@ class FitOptions:
 
     def __post_init__(self) -> None:
         if not (MIN_LEARNING_RATE < self.learning_rate <= MAX_LEARNING_RATE):
-            raise FitError(f"learning_rate must be in ({MIN_LEARNING_RATE}, {MAX_LEARNING_RATE}]")
+            raise FitError(f"learning_rate {LEARNING_RATE_RANGE}")
         if not (MIN_EPOCHS <= self.epochs <= MAX_EPOCHS):
             raise FitError(f"epochs must be in [{MIN_EPOCHS}, {MAX_EPOCHS}]")
         if self.batch_size < MIN_BATCH_SIZE:
@@ -151,7 +159,8 @@ class _Scaled:
     y_constant: bool
 
     def to_original(self, w: float, b: float) -> tuple[float, float]:
-        slope = w * self.y_scale / self.x_scale
+        # Clamped first: an overflowing slope times a zero mean of x would make the intercept NaN.
+        slope = _finite(w * self.y_scale / self.x_scale)
         if not self.fit_intercept:
             return slope, 0.0
         return slope, self.y_shift + b * self.y_scale - slope * self.x_shift
@@ -206,7 +215,7 @@ def _prepare(x: ArrayLike, y: ArrayLike, fit_intercept: bool) -> _Scaled:
         xc, yc, x_shift, y_shift = xa, ya, 0.0, 0.0
     x_scale = _rms(xc)
     y_scale = _rms(yc) or 1.0  # constant y (or all-zero y through the origin): any scale will do
-    if x_scale == 0.0 or not y_scale / x_scale <= MAX_SLOPE_SCALE:  # (0: subnormal spread rounded away)
+    if x_scale == 0.0 or not math.isfinite(y_scale / x_scale):  # (0: subnormal spread rounded away)
         raise FitError(
             f"x varies too little for the spread of y (rms {x_scale:.3g} vs {y_scale:.3g}): "
             "the slope would not fit in a float64"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
 import contract
 from service import linefit
@@ -146,6 +146,13 @@ class ModelCard(BaseModel):
 Coordinate = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 
 
+def _learning_rate_in_range(value: float) -> float:
+    """The range check with the API's own words (pydantic's would say only 'less than or equal to 10')."""
+    if not linefit.MIN_LEARNING_RATE < value <= linefit.MAX_LEARNING_RATE:
+        raise ValueError(linefit.LEARNING_RATE_RANGE)
+    return value
+
+
 class FitLineRequest(StrictModel):
     """Points as ``x`` and ``y`` lists or as ``points`` pairs, plus SGD options (defaults reach the exact
     least-squares line on data of any scale: SGD runs on standardized data, see ``service.linefit``)."""
@@ -160,12 +167,14 @@ class FitLineRequest(StrictModel):
     points: list[tuple[Coordinate, Coordinate]] | None = Field(
         None, min_length=2, description="[[x, y], ...] instead of x and y"
     )
-    learning_rate: float = Field(
+    learning_rate: Annotated[float, AfterValidator(_learning_rate_in_range)] = Field(
         linefit.DEFAULT_LEARNING_RATE,
-        gt=linefit.MIN_LEARNING_RATE,
-        le=linefit.MAX_LEARNING_RATE,
         strict=True,  # like the other options: "0.1" (a string) is not a number
         allow_inf_nan=False,
+        json_schema_extra={
+            "exclusiveMinimum": linefit.MIN_LEARNING_RATE,
+            "maximum": linefit.MAX_LEARNING_RATE,
+        },
         description="SGD step in standardized units: 0 < lr < 1 converges, >= 1 diverges (a result)",
     )
     epochs: int = Field(linefit.DEFAULT_EPOCHS, ge=linefit.MIN_EPOCHS, le=linefit.MAX_EPOCHS, strict=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib.util
 import shlex
 import sys
 import types
@@ -24,6 +25,9 @@ from training.config import TrainConfig
 from training.data import DataError, load
 
 PROGRAM = "python -m training"
+# The modules of pyproject's `train` extra (the base install serves only): checked before any download.
+TRAIN_MODULES = ("torch", "torchvision", "onnx", "matplotlib", "tqdm")
+INSTALL_HINT = "pip install -e '.[train]' (or scripts/setup-dev.sh)"
 
 
 def _scalar_type(annotation: Any) -> Any:
@@ -161,8 +165,28 @@ def _parity_error() -> type[Exception]:
     return ParityError
 
 
+def missing_train_modules() -> list[str]:
+    """The `train` extra's modules this Python cannot import (found without importing them: torch is slow)."""
+    missing = []
+    for name in TRAIN_MODULES:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            missing.append(name)
+    return missing
+
+
 def main(argv: list[str] | None = None) -> int:
     config = parse_config(argv)
+    missing = missing_train_modules()
+    if missing:
+        print(
+            f"{PROGRAM}: training needs the 'train' extra, missing {', '.join(missing)}: {INSTALL_HINT}",
+            file=sys.stderr,
+        )
+        return 2
     try:
         metrics = run(config)
     except DataError as error:

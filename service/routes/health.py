@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import ClassVar
 
 import anyio
-from litestar import Controller, get
+from litestar import Controller, route
 from litestar.datastructures import State
 from litestar.di import NamedDependency
+from litestar.enums import HttpMethod
 
 from service.errors import ApiError
 from service.model import DigitModel
@@ -15,17 +16,27 @@ from service.openapi import PublicOperation, problem_responses
 from service.readiness import not_ready_reason
 from service.schemas import Health, ModelRef, Ready
 
+# Uptime checkers and load balancers often probe with HEAD: the same answer, without the body.
+PROBE_METHODS = [HttpMethod.GET, HttpMethod.HEAD]
+
 
 class HealthController(Controller):
     tags: ClassVar[list[str]] = ["operations"]
 
-    @get("/healthz", sync_to_thread=False, operation_class=PublicOperation, summary="Liveness")
+    @route(
+        "/healthz",
+        http_method=PROBE_METHODS,
+        sync_to_thread=False,
+        operation_class=PublicOperation,
+        summary="Liveness",
+    )
     def healthz(self) -> Health:
         """The process is up and serving HTTP (no model call: cheap enough for tight probe intervals)."""
         return Health()
 
-    @get(
+    @route(
         "/readyz",
+        http_method=PROBE_METHODS,
         operation_class=PublicOperation,
         summary="Readiness",
         responses=problem_responses(503, _503="the model failed its test inference"),

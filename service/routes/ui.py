@@ -13,9 +13,9 @@ import json
 import re
 from pathlib import Path
 
-from litestar import Response, Router, get
+from litestar import Response, Router, route
 from litestar.datastructures import CacheControlHeader
-from litestar.enums import MediaType
+from litestar.enums import HttpMethod, MediaType
 from litestar.static_files import create_static_files_router
 
 from service import linefit
@@ -87,7 +87,13 @@ def render_index(static_dir: Path = STATIC_DIR) -> str:
 INDEX_HTML = render_index()
 
 
-@get("/", include_in_schema=False, cache_control=CacheControlHeader(no_cache=True), sync_to_thread=False)
+@route(
+    "/",
+    http_method=[HttpMethod.GET, HttpMethod.HEAD],  # HEAD: uptime checkers
+    include_in_schema=False,
+    cache_control=CacheControlHeader(no_cache=True),
+    sync_to_thread=False,
+)
 def index() -> Response[str]:
     """The page itself; revalidated on every visit so a new release shows at once."""
     return Response(INDEX_HTML, media_type=MediaType.HTML, headers=PAGE_HEADERS)

@@ -64,6 +64,28 @@ def test_divergence_on_huge_values_stays_finite():
     assert_strict_json(result)
 
 
+def test_a_slope_near_the_float64_limit_is_fitted_and_only_overflow_is_refused():
+    """x spread 1e-300, y spread 1: slope 1e300 fits in a float64; a slope of 1e400 does not."""
+    x, y = [1e-300, 2e-300, 3e-300], [1.0, 2.0, 3.0]
+    result = fit_line(x, y)
+    assert result.status == "converged"
+    assert result.slope == pytest.approx(1e300, rel=1e-9)
+    assert result.intercept == pytest.approx(0.0, abs=1e-9)
+    assert closed_form(x, y).slope == pytest.approx(1e300, rel=1e-12)
+    assert_strict_json(result)
+    with pytest.raises(FitError, match="would not fit in a float64"):
+        fit_line([1e-300, 2e-300], [0.0, 1e100])
+
+
+def test_divergence_past_the_float64_range_stays_finite():
+    """Slope scale 1e307 with mean x exactly 0: a diverging slope overflows and is clamped, never NaN."""
+    x, y = [-1e-300, 0.0, 1e-300], [-1e7, 0.0, 1e7]
+    result = fit_line(x, y, FitOptions(learning_rate=10.0, batch_size=1), record_trajectory=True)
+    assert result.status == "diverged"
+    assert_strict_json(result)
+    assert abs(result.slope) == np.finfo(np.float64).max
+
+
 def test_same_seed_same_result_other_seed_other_path():
     x, y = noisy_line(200)
     a = fit_line(x, y, FitOptions(seed=1), record_trajectory=True)

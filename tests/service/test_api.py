@@ -405,7 +405,7 @@ BAD_FITS = [
     ({"y": [1, 2]}, "send x and y"),
     ({"x": [1, "a"], "y": [1, 2]}, "number"),
     ({"x": [1, 2], "y": [1, 2], "learning_rate": 0}, "greater than 0"),
-    ({"x": [1, 2], "y": [1, 2], "learning_rate": 11}, "less than or equal to 10"),
+    ({"x": [1, 2], "y": [1, 2], "learning_rate": 11}, "greater than 0 and at most 10"),
     ({"x": [1, 2], "y": [1, 2], "epochs": 0}, "greater than or equal to 1"),
     ({"x": [1, 2], "y": [1, 2], "epochs": 1.5}, "integer"),
     ({"x": [1, 2], "y": [1, 2], "batch_size": 0}, "greater than or equal to 1"),
@@ -425,6 +425,29 @@ def test_fit_line_rejects_bad_input_with_a_reason(client, payload, detail) -> No
 )
 def test_fit_line_rejects_non_finite_and_malformed_json(client, body) -> None:
     assert_problem(client.post("/fit-line", content=body, headers={"content-type": "application/json"}), 422)
+
+
+def test_a_learning_rate_above_the_maximum_is_told_the_range_and_why(client) -> None:
+    """Not the validator's 'less than or equal to 10': the range, and that 1..10 diverges as a result."""
+    refused = client.post("/fit-line", json={"x": [1, 2], "y": [1, 2], "learning_rate": 10.5})
+    body = assert_problem(refused, 422)
+    assert "less than or equal" not in body["detail"]
+    for words in ("greater than 0 and at most 10", "standardized", "diverge"):
+        assert words in body["detail"], body["detail"]
+    assert body["errors"][0]["field"] == "body.learning_rate"
+    largest = client.post("/fit-line", json={"x": [1, 2], "y": [1, 2], "learning_rate": 10})
+    assert largest.json()["status"] == "diverged"
+
+
+def test_a_tiny_x_spread_whose_slope_fits_a_float64_is_fitted(client) -> None:
+    """x around 1e-300: the slope 1e300 is a float64 (the old check refused anything above 1e150)."""
+    response = client.post("/fit-line", json={"x": [1e-300, 2e-300, 3e-300], "y": [1, 2, 3]})
+    assert response.status_code == 200, response.text
+    body = strict_json(response.text)
+    assert body["slope"] == pytest.approx(1e300, rel=1e-9)
+    assert body["closed_form"]["slope"] == pytest.approx(1e300, rel=1e-12)
+    refused = client.post("/fit-line", json={"x": [1e-300, 2e-300], "y": [0, 1e100]})  # slope 1e400
+    assert_problem(refused, 422, "would not fit in a float64")
 
 
 def test_fit_line_work_budget(make_client) -> None:

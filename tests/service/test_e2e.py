@@ -43,6 +43,16 @@ def test_health_readiness_and_card(http) -> None:
     assert card["metrics"]["test_accuracy"] > 0.9
 
 
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/"])
+def test_head_answers_like_get_without_a_body(http, path) -> None:
+    """Uptime checkers probe with HEAD: the GET's status and headers, no body (not 405)."""
+    got, head = http.get(path), http.head(path)
+    assert head.status_code == got.status_code == 200
+    assert head.content == b""
+    assert head.headers["content-type"] == got.headers["content-type"]
+    assert int(head.headers["content-length"]) == len(got.content)
+
+
 def test_a_picture_upload_is_read(http) -> None:
     response = http.post("/predict?include=preprocessed", files={"image": ("seven.png", draw_digit(7), PNG)})
     assert response.status_code == 200, response.text

@@ -3,12 +3,32 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 from training.__main__ import build_parser, command_line, parse_config
 from training.config import TrainConfig
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+# Loaded by Python at startup from PYTHONPATH: makes `import torch` fail as it does where the `train` extra
+# is not installed (ModuleNotFoundError from the import system, found or not on disk).
+NO_TORCH_SITECUSTOMIZE = textwrap.dedent(
+    """
+    import sys
+
+    class NoTorch:
+        def find_spec(self, name, path=None, target=None):
+            if name == "torch" or name.startswith("torch."):
+                raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+            return None
+
+    sys.meta_path.insert(0, NoTorch())
+    """
+)
 
 
 def test_help_documents_every_setting():
@@ -43,3 +63,31 @@ def test_command_line_round_trips():
     assert parse_config(line.split()[3:]) == config
     assert command_line(TrainConfig()) == "python -m training"
     assert build_parser().prog == "python -m training"
+
+
+def test_without_torch_one_line_says_what_to_install_before_any_download(tmp_path):
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    (shim / "sitecustomize.py").write_text(NO_TORCH_SITECUSTOMIZE)
+    data_dir, out_dir = tmp_path / "data", tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(shim), str(REPO_ROOT)])}
+    probe = [sys.executable, "-c", "import torch"]
+    probe = subprocess.run(probe, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert "No module named 'torch'" in probe.stderr  # the shim really takes torch away
+    result = subprocess.run(
+        [sys.executable, "-m", "training", "--data-dir", str(data_dir), "--out-dir", str(out_dir)],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr  # one line, no traceback
+    assert "torch" in lines[0]
+    assert "pip install -e '.[train]'" in lines[0]
+    assert "Traceback" not in result.stderr + result.stdout
+    assert not data_dir.exists() or not any(data_dir.iterdir())  # nothing was downloaded
+    assert not out_dir.exists()
