@@ -122,6 +122,21 @@ def decode_image(data: bytes, *, max_pixels: int) -> Image.Image:
     return image
 
 
+def looks_like_image(data: bytes) -> bool:
+    """Whether ``data`` starts like a picture in one of FORMATS (Pillow reads the header, no pixels).
+
+    For bodies that do not say what they are (``application/octet-stream``, no content type): a picture
+    is read, anything else is not an image at all.
+    """
+    try:
+        with Image.open(io.BytesIO(data), formats=FORMATS):
+            return True
+    except Image.DecompressionBombError:
+        return True  # an image, too large: decoding says so (413)
+    except Exception:  # UnidentifiedImageError and the plugins' own header errors
+        return False
+
+
 def _reduce(image: Image.Image, factor: int) -> Image.Image:
     """Shrink by an integer factor with a box average: cheap and anti-aliased, in any mode."""
     if image.mode in ("1", "P", "PA"):  # bits and palette indices do not average: expand first

@@ -4,7 +4,9 @@ One handler reads the body itself because one endpoint takes three media types (
 lists all three, see ``service.openapi``):
 
 - ``multipart/form-data`` with the file(s) in field ``image`` - what browsers and ``curl -F`` send;
-- a raw ``image/*`` body - ``curl --data-binary @digit.png -H 'content-type: image/png'``;
+- a raw ``image/*`` body - ``curl --data-binary @digit.png -H 'content-type: image/png'``; a body sent as
+  ``application/octet-stream`` or with no content type (as some HTTP tools do) is read when its bytes are
+  a picture (``service.images.looks_like_image``), else 415;
 - ``application/json`` ``{"pixels": ...}`` / ``{"instances": [...]}``: MNIST format, fed as pixels/255.
 
 Pictures go through ``service.images`` (the one preprocessing). Decoding and inference run together in a
@@ -39,6 +41,7 @@ from service.settings import Settings
 
 IMAGE_FIELD = "image"
 ACCEPTED = "application/json, multipart/form-data (field 'image') or a raw image/* body"
+UNLABELLED = ("", "application/octet-stream")  # bodies that do not say what they are: the bytes tell
 
 IncludeQuery = Annotated[
     Literal["preprocessed"] | None,
@@ -69,16 +72,27 @@ async def read_inputs(request: Request, settings: Settings, *, batch: bool) -> I
     if media_type == "multipart/form-data":
         return Inputs(pictures=await _multipart_pictures(request, settings, batch=batch))
     if media_type.startswith("image/"):
-        if batch:
-            raise ApiError(
-                415, f"a raw image body holds one image; for a batch send {ACCEPTED.split(' or')[0]}"
-            )
-        return Inputs(pictures=[await request.body()])
-    raise ApiError(
-        415,
-        f"content type {media_type or '(none)'!r} is not accepted here; send {ACCEPTED}",
-        headers={"accept-post": "application/json, multipart/form-data, image/*"},
-    )
+        return Inputs(pictures=[await _raw_picture(request, batch=batch)])
+    if media_type in UNLABELLED:
+        body = await request.body()
+        if images.looks_like_image(body):
+            return Inputs(pictures=[await _raw_picture(request, batch=batch)])
+        declared = f"content type {media_type!r}" if media_type else "no content type"
+        raise _unsupported(
+            f"a body with {declared} is not accepted here unless it is a picture "
+            f"({', '.join(images.FORMATS)}), and this one is not; send {ACCEPTED}"
+        )
+    raise _unsupported(f"content type {media_type!r} is not accepted here; send {ACCEPTED}")
+
+
+async def _raw_picture(request: Request, *, batch: bool) -> bytes:
+    if batch:
+        raise ApiError(415, f"a raw image body holds one image; for a batch send {ACCEPTED.split(' or')[0]}")
+    return await request.body()
+
+
+def _unsupported(detail: str) -> ApiError:
+    return ApiError(415, detail, headers={"accept-post": "application/json, multipart/form-data, image/*"})
 
 
 def _json_pixels(body: bytes, settings: Settings, *, batch: bool) -> np.ndarray:

@@ -29,6 +29,7 @@ from service.model import DigitModel
 from service.routes.model_card import _metrics
 
 PNG = "image/png"
+OCTETS = "application/octet-stream"
 
 
 def reference(model: DigitModel, pixels: np.ndarray) -> np.ndarray:
@@ -119,6 +120,28 @@ def test_picture_upload_multipart_and_raw_body_agree_with_the_pipeline(client, s
         check_prediction(body, shipped_model)
         np.testing.assert_allclose(body["probabilities"], expected, rtol=0, atol=1e-6)
         assert body["label"] == digit  # a clear pen digit on paper is read right
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP"])
+@pytest.mark.parametrize("headers", [{"content-type": OCTETS}, {}], ids=["octets", "none"])
+def test_a_picture_without_an_image_content_type_is_sniffed_and_read(client, fmt, headers) -> None:
+    """curl --data-binary without -H, or tools that say application/octet-stream: the bytes tell."""
+    picture = draw_digit(7, fmt=fmt)
+    response = client.post("/predict", content=picture, headers=headers)
+    assert response.status_code == 200, response.text
+    labelled = client.post("/predict", content=picture, headers={"content-type": f"image/{fmt.lower()}"})
+    assert response.json() == labelled.json()
+    assert response.json()["label"] == 7
+
+
+@pytest.mark.parametrize("headers", [{"content-type": OCTETS}, {}], ids=["octets", "none"])
+def test_bytes_that_are_no_picture_stay_415(client, headers) -> None:
+    for body in (b"hello", b"%PDF-1.7\n" + bytes(200), b""):
+        response = client.post("/predict", content=body, headers=headers)
+        assert_problem(response, 415, "not accepted")
+        assert "accept-post" in response.headers
+    batch = client.post("/predict/batch", content=draw_digit(1), headers=headers)
+    assert_problem(batch, 415, "one image")
 
 
 def test_include_preprocessed_returns_what_the_model_saw(client) -> None:

@@ -72,6 +72,17 @@ def test_raw_jpeg_body_json_pixels_and_batch(http) -> None:
     assert [p["label"] for p in batch.json()["predictions"]] == [1, 7, 0]
 
 
+def test_a_picture_posted_with_no_content_type_is_read(http) -> None:
+    """What `curl --data-binary @seven.png` without -H sends: no content type over real HTTP."""
+    request = http.build_request("POST", "/predict", content=draw_digit(7))
+    request.headers.pop("content-type", None)  # httpx adds none for raw bytes; make sure
+    response = http.send(request)
+    assert response.status_code == 200, response.text
+    assert response.json()["label"] == 7
+    octets = {"content-type": "application/octet-stream"}
+    assert http.post("/predict", content=draw_digit(0), headers=octets).json()["label"] == 0
+
+
 def test_fit_line_over_http_matches_the_closed_form(http) -> None:
     rng = np.random.default_rng(3)
     x = rng.uniform(1e-6, 1e-3, 300)

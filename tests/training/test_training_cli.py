@@ -71,8 +71,8 @@ def test_without_torch_one_line_says_what_to_install_before_any_download(tmp_pat
     (shim / "sitecustomize.py").write_text(NO_TORCH_SITECUSTOMIZE)
     data_dir, out_dir = tmp_path / "data", tmp_path / "out"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(shim), str(REPO_ROOT)])}
-    probe = [sys.executable, "-c", "import torch"]
-    probe = subprocess.run(probe, env=env, capture_output=True, text=True, timeout=60, check=False)
+    import_torch = [sys.executable, "-c", "import torch"]
+    probe = subprocess.run(import_torch, env=env, capture_output=True, text=True, timeout=60, check=False)
     assert "No module named 'torch'" in probe.stderr  # the shim really takes torch away
     result = subprocess.run(
         [sys.executable, "-m", "training", "--data-dir", str(data_dir), "--out-dir", str(out_dir)],
