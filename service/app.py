@@ -24,10 +24,9 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.plugins.pydantic import PydanticPlugin
 
-from service import errors, images, linefit, reload, repository, security, signals
+from service import errors, images, linefit, reload, repository, schema_page, security, signals
 from service.model import DigitModel
 from service.routes.admin import AdminController
 from service.routes.fit_line import FitLineController
@@ -143,8 +142,9 @@ def create_app(settings: Settings | None = None, *, model: DigitModel | None = N
             version="1",
             description="Reads handwritten digits (MNIST-trained ONNX model) and fits lines with SGD. "
             "Every error is RFC 9457 problem+json.",
-            path="/schema",
-            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+            use_handler_docstrings=True,  # each operation's description: what it does, limits, errors
+            openapi_router=schema_page.router(),  # /schema: Swagger UI from this service, no CDN
+            render_plugins=schema_page.render_plugins(),
         ),
         logging_config=None,
     )

@@ -20,8 +20,11 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, ClassVar
 
+from litestar import Request
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import (
+    Example,
     OpenAPIHeader,
     OpenAPIMediaType,
     OpenAPIResponse,
@@ -100,13 +103,41 @@ def json_schema(model: type[BaseModel]) -> dict[str, Any]:
     return schema
 
 
-def operation_with_body(request_body: RequestBody) -> type[Operation]:
-    """An operation class documenting ``request_body`` (for handlers that read the body themselves)."""
+ResponseExamples = dict[int, dict[str, Example]]
+
+
+def add_response_examples(operation: Operation, examples: ResponseExamples) -> None:
+    """Put recorded answers (``service.openapi_examples``) on the operation's documented responses."""
+    for status_code, named in examples.items():
+        response = (operation.responses or {}).get(str(status_code))
+        for media_type, media in (getattr(response, "content", None) or {}).items():
+            if media_type.endswith("json"):  # not on a binary alternative (V2's framed tensors)
+                media.examples = named
+
+
+def operation_with_body(
+    request_body: RequestBody, response_examples: ResponseExamples | None = None
+) -> type[Operation]:
+    """An operation class documenting ``request_body`` (for handlers that read the body themselves)
+    and, by status code, real answers as examples."""
 
     @dataclass
     class BodyOperation(ApiOperation):
         def __post_init__(self) -> None:
             super().__post_init__()
             self.request_body = request_body
+            add_response_examples(self, response_examples or {})
 
     return BodyOperation
+
+
+class SortedJsonRenderPlugin(JsonRenderPlugin):
+    """``/schema/openapi.json`` with its paths sorted: every worker and every restart serves the same bytes.
+
+    Litestar keeps a handler's several paths (``/v2/models/{name}`` and ``.../versions/{version}``) in a
+    set, whose order follows the process's string hash seed: each worker would list them differently.
+    """
+
+    def render(self, request: Request, openapi_schema: dict[str, Any]) -> bytes:
+        paths = dict(sorted(openapi_schema.get("paths", {}).items()))
+        return super().render(request, {**openapi_schema, "paths": paths})

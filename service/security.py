@@ -11,7 +11,7 @@ All of it is configured by ``DIGITS_*`` settings and off by default except the s
 - ``DIGITS_RATE_LIMIT`` requests per ``DIGITS_RATE_LIMIT_UNIT`` per client address (Litestar's
   ``RateLimitConfig``, in memory, so per worker process); health and metrics are not limited.
 - Security headers on every response (``nosniff``, no framing, no referrer, a restrictive CSP); a
-  response that brings its own (the web page's CSP) keeps it.
+  response that brings its own (the web page's CSP, the docs page's ``docs_page_csp``) keeps it.
 
 :class:`SecurityLayer` wraps the app's ASGI handler (outside routing, so it also answers for unknown
 paths and never runs a handler for an unauthenticated request).
@@ -19,9 +19,11 @@ paths and never runs a handler for an unauthenticated request).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
+import re
 from typing import TYPE_CHECKING, Any
 
 from litestar.config.cors import CORSConfig
@@ -48,11 +50,17 @@ SECURITY_HEADERS: dict[str, str] = {
     "referrer-policy": "no-referrer",
     "cross-origin-opener-policy": "same-origin",
 }
-# JSON, images and text need no script, style or frame: the strictest policy.
+# JSON, images and text need no script, style or frame: the strictest policy, on every response that
+# sets none (the web page at / and the docs page at /schema set their own).
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
-# HTML without its own policy is the OpenAPI viewer (/schema), which loads its renderer from a CDN:
-# forbid framing, plugins and <base> tricks, leave its scripts alone. The web page at / sets its own.
-HTML_CSP = "frame-ancestors 'none'; object-src 'none'; base-uri 'none'"
+# The docs page (service.schema_page): Swagger UI from this origin, and only the page's own inline blocks
+# (the document and Litestar's body style), pinned by hash. Try-it-out requests go to this origin.
+DOCS_CSP = (
+    "default-src 'none'; script-src 'self' {scripts}; style-src 'self' {styles}; img-src 'self' data:; "
+    "font-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
+    "form-action 'none'; object-src 'none'"
+)
+_INLINE = re.compile(rb"<(script|style)\b([^>]*)>(.*?)</\1\s*>", re.DOTALL | re.IGNORECASE)
 
 # Headers a browser may send cross-origin, and response headers its scripts may read.
 CORS_ALLOW_HEADERS = [
@@ -72,6 +80,17 @@ CORS_EXPOSE_HEADERS = [
     "www-authenticate",
 ]
 CORS_MAX_AGE = 600  # seconds a browser may cache a preflight answer
+
+
+def docs_page_csp(html: bytes) -> str:
+    """DOCS_CSP for this page: the sha256 of each of its inline scripts and styles, nothing else inline."""
+    hashes: dict[bytes, list[str]] = {b"script": [], b"style": []}
+    for tag, attributes, body in _INLINE.findall(html):
+        if b"src=" in attributes.lower():
+            continue
+        digest = base64.b64encode(hashlib.sha256(body).digest()).decode()
+        hashes[tag.lower()].append(f"'sha256-{digest}'")
+    return DOCS_CSP.format(scripts=" ".join(hashes[b"script"]), styles=" ".join(hashes[b"style"]))
 
 
 def api_keys(settings: Settings) -> list[bytes]:
@@ -271,7 +290,5 @@ def _with_security_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[byt
         if name.encode() not in present:
             headers.append((name.encode(), value.encode()))
     if b"content-security-policy" not in present:
-        content_type = next((bytes(v) for n, v in headers if bytes(n).lower() == b"content-type"), b"")
-        csp = HTML_CSP if content_type.lower().startswith(b"text/html") else API_CSP
-        headers.append((b"content-security-policy", csp.encode()))
+        headers.append((b"content-security-policy", API_CSP.encode()))
     return headers

@@ -63,8 +63,14 @@ class AdminController(Controller):
         },
     )
     async def reload(self, request: Request, settings: NamedDependency[Settings]) -> Response[ReloadReport]:
-        """Load the newest model version (``DIGITS_MODEL_REPOSITORY``) or re-read ``DIGITS_MODEL_PATH``; a
-        model that fails the contract check is refused and the old one keeps serving."""
+        """Loads the newest model version (``DIGITS_MODEL_REPOSITORY``) or re-reads ``DIGITS_MODEL_PATH``
+        without a restart; a model that fails the contract check is refused and the old one keeps
+        serving. With several workers the supervisor replaces them one by one (202).
+
+        Needs the API key: the route is off (403) when no ``DIGITS_API_KEY`` is configured.
+
+        Errors (problem+json): 401 no or a wrong API key; 403 admin routes are off; 422 the new model
+        failed its checks."""
         if not settings.api_key.strip():
             raise ApiError(403, "admin routes are off: set DIGITS_API_KEY to enable them")
         reloader: ModelReloader = request.app.state.reloader

@@ -20,6 +20,7 @@ from litestar.openapi.spec import OpenAPIMediaType, RequestBody
 from litestar.params import QueryParameter
 
 from service import linefit
+from service import openapi_examples as examples
 from service.errors import ApiError
 from service.openapi import json_schema, operation_with_body, problem_responses
 from service.schemas import FitLineRequest, FitLineResponse, FitOptionsUsed
@@ -58,10 +59,30 @@ def run_fit(request: FitLineRequest, settings: Settings, *, trajectory: bool) ->
 # The body is validated here with pydantic itself: Litestar's own pydantic decoding passes strict=False,
 # which would accept "yes" for a bool and "1" for a number.
 BODY = RequestBody(
-    content={"application/json": OpenAPIMediaType(schema=json_schema(FitLineRequest))},  # type: ignore[arg-type]
+    content={
+        "application/json": OpenAPIMediaType(
+            schema=json_schema(FitLineRequest),  # type: ignore[arg-type]
+            examples={
+                "lesson": examples.request(
+                    "fit_lesson", "the lesson's data: 100 noisy points around y = 3x + 2, learning rate 0.3"
+                ),
+                "diverging": examples.request(
+                    "fit_diverging", "a learning rate that diverges (a result, not an error)"
+                ),
+                "refused": examples.request("fit_refused", "a learning rate above the maximum (422)"),
+            },
+        )
+    },
     description="points as x and y, or as points, plus SGD options",
     required=True,
 )
+ANSWERS = {
+    200: {
+        "lesson": examples.response("fit_lesson", "converged on the closed-form line"),
+        "diverging": examples.response("fit_diverging", "status 'diverged': finite numbers, no NaN"),
+    },
+    422: {"refused": examples.response("fit_refused", "the range and why")},
+}
 
 
 class FitLineController(Controller):
@@ -72,7 +93,7 @@ class FitLineController(Controller):
         status_code=200,
         guards=[json_only],
         summary="Fit y = slope * x + intercept by mini-batch SGD",
-        operation_class=operation_with_body(BODY),
+        operation_class=operation_with_body(BODY, ANSWERS),
         responses=problem_responses(
             415,
             422,
@@ -92,7 +113,23 @@ class FitLineController(Controller):
             QueryParameter(description="'trajectory': also return [slope, intercept] along the way"),
         ] = None,
     ) -> FitLineResponse:
-        """SGD on the mean squared error, beside the exact least-squares answer (``closed_form``)."""
+        """Fits y = slope * x + intercept by mini-batch SGD on the mean squared error and answers the
+        line, its loss and r2, the loss by epoch, and the exact least-squares line (``closed_form``)
+        to compare with.
+
+        Send ``{"x": [...], "y": [...]}`` or ``{"points": [[x, y], ...]}`` (at least 2 points, finite
+        numbers), with optional SGD options: ``learning_rate`` (greater than 0, at most 10; the data
+        are standardized, so below 1 converges and 1 to 10 diverges, answered as ``status:
+        "diverged"`` with finite numbers), ``epochs``, ``batch_size``, ``seed``, ``fit_intercept``.
+        ``?include=trajectory`` also returns [slope, intercept] along the way.
+
+        Limits: ``DIGITS_FIT_MAX_POINTS`` points, ``DIGITS_FIT_MAX_WORK`` points x epochs, the body
+        size (``DIGITS_FIT_MAX_BODY_BYTES``) and the time (``DIGITS_FIT_TIME_LIMIT``).
+
+        Errors (problem+json): 413 body too large; 415 not JSON; 422 fewer than 2 points, all x equal,
+        mismatched lengths, non-finite numbers, an option out of range (the detail gives the range) or
+        more work than the budget; 503 the fit did not finish in time (Retry-After); 401 without the
+        API key when one is configured."""
         body = await request.body()  # parsed and validated in the worker thread: big bodies take a while
         try:
             # Time limit (waiting for a thread included); the work budget above bounds the CPU an

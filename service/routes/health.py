@@ -31,7 +31,8 @@ class HealthController(Controller):
         summary="Liveness",
     )
     def healthz(self) -> Health:
-        """The process is up and serving HTTP (no model call: cheap enough for tight probe intervals)."""
+        """Liveness: the process is up and serving HTTP. No model call, so it is cheap enough for tight
+        probe intervals; HEAD answers the same without a body. Always open (no API key needed)."""
         return Health()
 
     @route(
@@ -42,7 +43,11 @@ class HealthController(Controller):
         responses=problem_responses(503, _503="the model failed its test inference"),
     )
     async def readyz(self, state: State, inference_limiter: NamedDependency[anyio.CapacityLimiter]) -> Ready:
-        """The model is loaded and answers: one real inference on a blank image, in the inference pool."""
+        """Readiness: the model is loaded and answers one real inference on a blank image, run in the
+        inference pool (so a saturated pool shows). HEAD answers the same without a body. Always open
+        (no API key needed).
+
+        Errors (problem+json): 503 no model is loaded or its test inference failed."""
         model: DigitModel | None = state.get("model")  # not injected: it may be missing
         reason = await not_ready_reason(model, inference_limiter)
         if model is None or reason is not None:

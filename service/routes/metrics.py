@@ -18,5 +18,6 @@ from service.openapi import PublicOperation
 )
 def metrics() -> Response[bytes]:
     """Requests and latency by route template and status, predictions by label, model-call time and batch size
-    (Prometheus text exposition format)."""
+    (Prometheus text exposition format), summed over all worker processes. Always open (no API key
+    needed); never rate limited."""
     return Response(metrics_text(), media_type=METRICS_MEDIA_TYPE)

@@ -67,5 +67,7 @@ class ModelCardController(Controller):
         self, model: NamedDependency[DigitModel], settings: NamedDependency[Settings]
     ) -> ModelCard:
         """Name, version, test/validation metrics, training recipe and history from the ONNX metadata, the
-        input/output contract, and the limits this server enforces."""
+        input/output contract, and the limits this server enforces (``serving``: body bytes, image
+        pixels, batch size, line-fit points and work). 401 without the API key when one is
+        configured."""
         return build_card(model, settings)

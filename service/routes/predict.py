@@ -33,6 +33,7 @@ from litestar.params import QueryParameter
 
 import contract
 from service import images
+from service import openapi_examples as examples
 from service.errors import ApiError
 from service.model import DigitModel
 from service.openapi import json_schema, operation_with_body, problem_responses
@@ -191,17 +192,65 @@ _BINARY = Schema(type="string", format="binary")
 
 
 def _body(json_model: type, *, many: bool, description: str) -> RequestBody:
+    """The three body forms, each with a real example (``service.openapi_examples``)."""
     files = Schema(type="array", items=_BINARY, min_items=1) if many else _BINARY
+    name = "batch" if many else "predict"
+    upload = (
+        "curl -F image=@digit-7.png -F image=@digit-4.png localhost:8000/predict/batch"
+        if many
+        else "curl -F image=@digit-7.png localhost:8000/predict"
+    )
     content = {
         "multipart/form-data": OpenAPIMediaType(
             schema=Schema(type="object", properties={IMAGE_FIELD: files}, required=[IMAGE_FIELD]),
             encoding={IMAGE_FIELD: Encoding(content_type="image/*")},
+            examples={
+                "picture": examples.request(
+                    f"{name}_pictures" if many else "predict_picture",
+                    "pictures drawn on the web page's canvas"
+                    if many
+                    else "a 7 drawn on the web page's canvas",
+                    f"The file(s) in field '{IMAGE_FIELD}': `{upload}`",
+                )
+            },
         ),
-        "application/json": OpenAPIMediaType(schema=json_schema(json_model)),  # type: ignore[arg-type]
+        "application/json": OpenAPIMediaType(
+            schema=json_schema(json_model),  # type: ignore[arg-type]
+            examples={
+                "pixels": examples.request(
+                    f"{name}_pixels",
+                    "MNIST-format pixels (what the service made of the pictures, ?include=preprocessed)",
+                )
+            },
+        ),
     }
     if not many:
-        content["image/*"] = OpenAPIMediaType(schema=_BINARY)
+        content["image/*"] = OpenAPIMediaType(
+            schema=_BINARY,
+            examples={
+                "picture": examples.request(
+                    "predict_picture",
+                    "a 7 drawn on the web page's canvas, as a raw body",
+                    "`curl --data-binary @digit-7.png -H 'content-type: image/png' localhost:8000/predict`",
+                )
+            },
+        )
     return RequestBody(content=content, description=description, required=True)
+
+
+def _answers(*, many: bool) -> dict[int, dict]:
+    """Real answers, by status code, for the document."""
+    name = "batch" if many else "predict"
+    return {
+        200: {
+            "picture": examples.response(
+                f"{name}_pictures" if many else "predict_picture",
+                "the 7 and the 4, in order" if many else "the 7, read from the picture",
+            ),
+            "pixels": examples.response(f"{name}_pixels", "the same, from the MNIST-format pixels"),
+        },
+        422: {"blank": examples.response("predict_blank", "a blank picture (nothing drawn)")},
+    }
 
 
 ERRORS = problem_responses(
@@ -224,7 +273,8 @@ class PredictController(Controller):
         summary="Read one digit",
         responses=ERRORS,
         operation_class=operation_with_body(
-            _body(PixelsRequest, many=False, description="a picture of one digit, or MNIST-format pixels")
+            _body(PixelsRequest, many=False, description="a picture of one digit, or MNIST-format pixels"),
+            _answers(many=False),
         ),
     )
     async def predict(
@@ -235,8 +285,24 @@ class PredictController(Controller):
         inference_limiter: NamedDependency[anyio.CapacityLimiter],
         include: IncludeQuery = None,
     ) -> Prediction:
-        """A picture as people send it (photo of paper, canvas export, JPEG, printed digit) is brought
-        to MNIST format first; JSON pixels are used as they are."""
+        """Reads one handwritten digit and answers the most probable digit, the ten probabilities and
+        the model that answered.
+
+        Send a picture as people send it (a photo of paper, a canvas export, a scan, a printed digit:
+        PNG, JPEG, GIF, BMP, WebP or TIFF) as a multipart file in field ``image`` or as the raw body
+        (``image/*``; ``application/octet-stream`` or no content type work when the bytes are a
+        picture). It is brought to MNIST format first (EXIF orientation, transparency, polarity, crop
+        to the ink, 20 px box, centred by centre of mass). Or send JSON ``{"pixels": ...}`` already in
+        MNIST format (784 numbers 0..255, or 28 rows of 28, white digit on black), used as they are.
+        ``?include=preprocessed`` also returns the 28x28 the model saw.
+
+        Limits (``GET /model`` shows this server's values): the body size (``DIGITS_MAX_BODY_BYTES``)
+        and the picture's width x height, checked from its header before decoding
+        (``DIGITS_MAX_IMAGE_PIXELS``).
+
+        Errors (problem+json): 413 over a limit; 415 a body that is neither JSON, multipart nor a
+        picture; 422 a corrupt or blank picture (no ink) or invalid pixels; 401 without the API key
+        when one is configured."""
         inputs = await read_inputs(request, settings, batch=False)
         return (await run_inference(model, inputs, settings, include, inference_limiter))[0]
 
@@ -248,7 +314,8 @@ class PredictController(Controller):
         operation_class=operation_with_body(
             _body(
                 BatchPixelsRequest, many=True, description="repeated 'image' files, or MNIST-format instances"
-            )
+            ),
+            _answers(many=True),
         ),
     )
     async def predict_batch(
@@ -259,7 +326,18 @@ class PredictController(Controller):
         inference_limiter: NamedDependency[anyio.CapacityLimiter],
         include: IncludeQuery = None,
     ) -> BatchPrediction:
-        """Several pictures (repeated ``image`` fields) or ``{"instances": [pixels, ...]}``, in order."""
+        """Reads several digits in one model call, answering one prediction per input, in order.
+
+        Send the pictures as repeated multipart ``image`` fields, or JSON ``{"instances": [pixels,
+        ...]}`` with each instance in MNIST format as for ``/predict``. Pictures get the same
+        preprocessing as on ``/predict``.
+
+        Limits: at most ``DIGITS_MAX_BATCH`` inputs, the body size (``DIGITS_MAX_BODY_BYTES``) and each
+        picture's pixel count (``DIGITS_MAX_IMAGE_PIXELS``).
+
+        Errors (problem+json): 413 over a limit; 415 a raw picture body (a batch needs multipart or
+        JSON) or another content type; 422 a corrupt or blank picture (the detail names its index) or
+        invalid pixels; 401 without the API key when one is configured."""
         inputs = await read_inputs(request, settings, batch=True)
         predictions = await run_inference(model, inputs, settings, include, inference_limiter)
         return BatchPrediction(predictions=predictions, model=ModelRef.of(model))

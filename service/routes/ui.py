@@ -99,6 +99,21 @@ def index() -> Response[str]:
     return Response(INDEX_HTML, media_type=MediaType.HTML, headers=PAGE_HEADERS)
 
 
+FAVICON = (STATIC_DIR / "favicon.svg").read_bytes()
+
+
+@route(
+    "/favicon.ico",
+    http_method=[HttpMethod.GET, HttpMethod.HEAD],
+    include_in_schema=False,
+    cache_control=CacheControlHeader(public=True, max_age=ASSET_MAX_AGE),
+    sync_to_thread=False,
+)
+def favicon() -> Response[bytes]:
+    """Where browsers and other tools look for an icon unasked (the page links the same SVG)."""
+    return Response(FAVICON, media_type="image/svg+xml")
+
+
 static_router = create_static_files_router(
     path="/static",
     directories=[STATIC_DIR],
@@ -107,4 +122,6 @@ static_router = create_static_files_router(
     include_in_schema=False,
 )
 
-ui_router = Router(path="/", route_handlers=[index, static_router], include_in_schema=False, tags=["ui"])
+ui_router = Router(
+    path="/", route_handlers=[index, favicon, static_router], include_in_schema=False, tags=["ui"]
+)

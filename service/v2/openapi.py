@@ -10,7 +10,8 @@ from litestar.openapi import ResponseSpec
 from litestar.openapi.spec import OpenAPIMediaType, RequestBody, Schema
 
 import contract
-from service.openapi import GuardedOperation
+from service import openapi_examples as examples
+from service.openapi import GuardedOperation, add_response_examples
 from service.v2.binary import HEADER_LENGTH
 from service.v2.inference import DATATYPE, INPUT_SHAPE
 from service.v2.schemas import ErrorResponse, InferenceRequest, InferenceResponse
@@ -31,19 +32,30 @@ class V2PublicOperation(V2Operation):
     public: ClassVar[bool] = True
 
 
+# generate_examples=False: Litestar would otherwise fill the document with random strings (polyfactory);
+# the infer operation carries real examples instead (service.openapi_examples).
 ERROR_RESPONSES = {
-    400: ResponseSpec(ErrorResponse, description="Malformed request: the error says what is wrong"),
-    404: ResponseSpec(ErrorResponse, description="Unknown model or version"),
+    400: ResponseSpec(
+        ErrorResponse,
+        description="Malformed request: the error says what is wrong",
+        generate_examples=False,
+    ),
+    404: ResponseSpec(ErrorResponse, description="Unknown model or version", generate_examples=False),
 }
 INFER_RESPONSES = {
     200: ResponseSpec(
         InferenceResponse,
         description=f"JSON; or, when an output is asked as binary data, application/octet-stream: "
         f"the JSON ({HEADER_LENGTH} bytes) followed by the output tensors' bytes",
+        generate_examples=False,
     ),
     **ERROR_RESPONSES,
-    413: ResponseSpec(ErrorResponse, description="Request body over the size limit"),
-    415: ResponseSpec(ErrorResponse, description="Unsupported Content-Encoding"),
+    413: ResponseSpec(ErrorResponse, description="Request body over the size limit", generate_examples=False),
+    415: ResponseSpec(ErrorResponse, description="Unsupported Content-Encoding", generate_examples=False),
+}
+INFER_ANSWERS = {
+    200: {"digit": examples.response("v2_infer", "the probabilities of the 7 (output 'probabilities')")},
+    400: {"wrong_shape": examples.response("v2_infer_wrong_shape", "a tensor of the wrong shape")},
 }
 
 
@@ -101,7 +113,15 @@ class InferOperation(V2Operation):
         self.request_body = RequestBody(
             required=True,
             content={
-                MediaType.JSON: OpenAPIMediaType(schema=_request_schema()),  # type: ignore[arg-type]
+                MediaType.JSON: OpenAPIMediaType(
+                    schema=_request_schema(),  # type: ignore[arg-type]
+                    examples={
+                        "digit": examples.request(
+                            "v2_infer",
+                            "a 7 drawn on the web page, as FP32 pixels / 255 (shape [1, 1, 28, 28])",
+                        )
+                    },
+                ),
                 _OCTETS: OpenAPIMediaType(schema=_FRAMED),
             },
         )
@@ -109,3 +129,4 @@ class InferOperation(V2Operation):
         if ok is not None and not isinstance(ok, dict) and getattr(ok, "content", None):
             ok.content[_OCTETS] = OpenAPIMediaType(schema=_FRAMED)  # type: ignore[union-attr, index]
         super().__post_init__()
+        add_response_examples(self, INFER_ANSWERS)

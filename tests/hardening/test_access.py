@@ -148,7 +148,7 @@ def test_every_response_carries_the_security_headers(make_app, method, path, bod
     assert "access-control-allow-origin" not in response.headers  # CORS is off by default
 
 
-def test_the_web_page_keeps_its_own_policy_and_the_docs_page_cannot_be_framed(make_app) -> None:
+def test_the_web_page_and_the_docs_page_keep_their_own_strict_policies(make_app) -> None:
     client = make_app()
     page = client.get("/")
     assert page.status_code == 200
@@ -158,8 +158,12 @@ def test_the_web_page_keeps_its_own_policy_and_the_docs_page_cannot_be_framed(ma
     assert page.headers["x-frame-options"] == "DENY"
     docs = client.get("/schema")
     assert docs.status_code == 200
-    assert "frame-ancestors 'none'" in docs.headers["content-security-policy"]
-    assert "default-src 'none'" not in docs.headers["content-security-policy"]  # its viewer script loads
+    docs_policy = docs.headers["content-security-policy"]
+    assert docs.headers.get_list("content-security-policy") == [docs_policy]
+    assert "frame-ancestors 'none'" in docs_policy
+    assert "default-src 'none'" in docs_policy  # the viewer comes from this service: nothing else is allowed
+    assert "script-src 'self' 'sha256-" in docs_policy  # and only the page's own inline script
+    assert "unsafe-inline" not in docs_policy
 
 
 def test_a_401_carries_the_security_headers(keyed) -> None:
