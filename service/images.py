@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import io
 import math
+import warnings
 
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps
@@ -79,18 +80,23 @@ class NoInk(ImageError):  # noqa: N818
     """The picture is blank: nothing stands out from the background."""
 
 
-def decode_image(data: bytes, *, max_pixels: int) -> Image.Image:
+def decode_image(data: bytes, *, max_pixels: int, max_full_decode_pixels: int | None = None) -> Image.Image:
     """Bytes -> a loaded image: frame 0, EXIF orientation applied, at most ~WORK_SIZE on its longer side.
 
     The size is checked from the header before any pixel data is decoded (``Image.open`` is lazy),
-    so a small file declaring huge dimensions costs nothing. Big JPEGs are decoded at 1/2..1/8 scale
-    by libjpeg itself (``draft``) and other big images reduced by an integer factor: the MNIST
-    conversion needs no more than WORK_SIZE pixels per side.
+    so a small file declaring huge dimensions costs nothing. Big baseline JPEGs (what cameras write)
+    are decoded at 1/2..1/8 scale by libjpeg itself (``draft``): they may have up to ``max_pixels``.
+    Everything else is decoded at full size first, costing memory and time per pixel (a progressive
+    JPEG keeps all its coefficients; bench/decode_limits.py measures each format), so it may have at
+    most ``max_full_decode_pixels`` (default: ``max_pixels``); it is then reduced by an integer factor:
+    the MNIST conversion needs no more than WORK_SIZE pixels per side.
     """
     if not data:
         raise UnreadableImage("the image is empty (0 bytes)")
     try:
-        image = Image.open(io.BytesIO(data), formats=FORMATS)
+        with warnings.catch_warnings():  # Pillow warns from 89 MP on; the limits below decide instead
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data), formats=FORMATS)
     except Image.DecompressionBombError as error:
         raise ImageTooLarge(f"the image is too large: {error}") from None
     except Image.UnidentifiedImageError:
@@ -102,12 +108,21 @@ def decode_image(data: bytes, *, max_pixels: int) -> Image.Image:
     width, height = image.size
     if width < 1 or height < 1:
         raise UnreadableImage(f"the image declares an empty size {width}x{height}")
+    reduced_scale = image.format in ("JPEG", "MPO") and not image.info.get("progressive")
     if width * height > max_pixels:
         raise ImageTooLarge(
             f"the image is too large: {width}x{height} = {width * height} pixels, the limit is {max_pixels}"
         )
+    full_limit = min(max_pixels, max_full_decode_pixels or max_pixels)
+    if not reduced_scale and width * height > full_limit:
+        kind = "a progressive JPEG" if image.format in ("JPEG", "MPO") else f"a {image.format}"
+        raise ImageTooLarge(
+            f"the image is too large: {width}x{height} = {width * height} pixels; {kind} is decoded at "
+            f"full size, the limit for that is {full_limit} (baseline JPEGs, decoded at reduced scale, "
+            f"may have {max_pixels})"
+        )
     try:
-        if image.format in ("JPEG", "MPO") and max(width, height) > WORK_SIZE:
+        if reduced_scale and max(width, height) > WORK_SIZE:
             scale = WORK_SIZE / max(width, height)
             image.draft("L", (max(1, math.ceil(width * scale)), max(1, math.ceil(height * scale))))
         image.load()  # frame 0 of an animation; raises on truncated or corrupt data
@@ -159,9 +174,9 @@ def to_mnist(image: Image.Image) -> np.ndarray:
     return _mnist_layout(ink, despeckle=noisy)
 
 
-def read_digit(data: bytes, *, max_pixels: int) -> np.ndarray:
+def read_digit(data: bytes, *, max_pixels: int, max_full_decode_pixels: int | None = None) -> np.ndarray:
     """Bytes of a picture as a person sends it -> MNIST-format uint8 [28, 28]."""
-    return to_mnist(decode_image(data, max_pixels=max_pixels))
+    return to_mnist(decode_image(data, max_pixels=max_pixels, max_full_decode_pixels=max_full_decode_pixels))
 
 
 def png_base64(pixels: np.ndarray) -> str:

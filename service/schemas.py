@@ -118,6 +118,7 @@ class ServingInfo(BaseModel):
     inter_op_threads: int
     max_body_bytes: int
     max_image_pixels: int
+    max_full_decode_pixels: int
     max_batch: int
     fit_max_points: int
     fit_max_work: int

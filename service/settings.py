@@ -61,8 +61,18 @@ class Settings(BaseSettings):
         ge=1024,
         description="largest /fit-line body (413 above): room for fit_max_points points as JSON numbers",
     )
+    # Worst-case decode costs per format: bench/decode_limits.py, docs/benchmarks.md.
     max_image_pixels: int = Field(
-        40_000_000, ge=784, description="largest image width*height, checked before decoding (413 above)"
+        108_000_000,
+        ge=784,
+        description="largest image width*height, checked before decoding (413 above); baseline JPEGs "
+        "(what cameras write) are decoded at reduced scale, so a 108 MP phone photo costs little",
+    )
+    max_full_decode_pixels: int = Field(
+        40_000_000,
+        ge=784,
+        description="largest width*height of a picture decoded at full size (PNG, GIF, BMP, WebP, TIFF, "
+        "progressive JPEG; 413 above): its memory and time grow with every pixel",
     )
     max_batch: int = Field(
         256, ge=1, description="most images or instances in one /predict/batch (413 above)"

@@ -51,6 +51,7 @@ def build_card(model: DigitModel, settings: Settings) -> ModelCard:
             inter_op_threads=model.inter_op_threads,
             max_body_bytes=settings.max_body_bytes,
             max_image_pixels=settings.max_image_pixels,
+            max_full_decode_pixels=settings.max_full_decode_pixels,
             max_batch=settings.max_batch,
             fit_max_points=settings.fit_max_points,
             fit_max_work=settings.fit_max_work,

@@ -12,7 +12,8 @@ lists all three, see ``service.openapi``):
 Pictures go through ``service.images`` (the one preprocessing). Decoding and inference run together in a
 worker thread (bounded by the app's inference limiter), one model call per request, batch or not.
 Limits: body bytes (413, ``DIGITS_MAX_BODY_BYTES``), image pixels before decoding (413,
-``DIGITS_MAX_IMAGE_PIXELS``), batch length (413, ``DIGITS_MAX_BATCH``: the request is too large, the same
+``DIGITS_MAX_IMAGE_PIXELS``; ``DIGITS_MAX_FULL_DECODE_PIXELS`` for pictures not decoded at reduced scale),
+batch length (413, ``DIGITS_MAX_BATCH``: the request is too large, the same
 answer as the other size limits, and the client's fix is the same - send less).
 """
 
@@ -165,7 +166,9 @@ def infer(model: DigitModel, inputs: Inputs, settings: Settings, *, preprocessed
 
 def _read(index: int, data: bytes, settings: Settings, count: int) -> np.ndarray:
     try:
-        return images.read_digit(data, max_pixels=settings.max_image_pixels)
+        return images.read_digit(
+            data, max_pixels=settings.max_image_pixels, max_full_decode_pixels=settings.max_full_decode_pixels
+        )
     except images.ImageError as exc:
         if count == 1:
             raise
@@ -257,7 +260,8 @@ ERRORS = problem_responses(
     413,
     415,
     422,
-    _413="body over DIGITS_MAX_BODY_BYTES, image over DIGITS_MAX_IMAGE_PIXELS or batch over DIGITS_MAX_BATCH",
+    _413="body over DIGITS_MAX_BODY_BYTES, image over DIGITS_MAX_IMAGE_PIXELS (decoded at full size: "
+    "DIGITS_MAX_FULL_DECODE_PIXELS) or batch over DIGITS_MAX_BATCH",
     _415=f"not {ACCEPTED}",
     _422="not an image, a blank image (no ink), or invalid pixels JSON",
 )
@@ -298,7 +302,8 @@ class PredictController(Controller):
 
         Limits (``GET /model`` shows this server's values): the body size (``DIGITS_MAX_BODY_BYTES``)
         and the picture's width x height, checked from its header before decoding
-        (``DIGITS_MAX_IMAGE_PIXELS``).
+        (``DIGITS_MAX_IMAGE_PIXELS``; pictures decoded at full size - PNG, GIF, BMP, WebP, TIFF,
+        progressive JPEG - ``DIGITS_MAX_FULL_DECODE_PIXELS``).
 
         Errors (problem+json): 413 over a limit; 415 a body that is neither JSON, multipart nor a
         picture; 422 a corrupt or blank picture (no ink) or invalid pixels; 401 without the API key

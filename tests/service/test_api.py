@@ -14,7 +14,7 @@ import logging
 import numpy as np
 import pytest
 from litestar import get
-from PIL import Image
+from PIL import Image, ImageDraw
 from service_helpers import (
     assert_problem,
     blank_png,
@@ -343,6 +343,34 @@ def test_image_over_the_pixel_limit_is_413_before_decoding(make_client) -> None:
     assert ok.status_code == 200
     too_big = small.post("/predict", content=draw_digit(1, size=101), headers={"content-type": PNG})
     assert_problem(too_big, 413, "10000")
+
+
+def phone_photo(path, *, progressive: bool = False) -> bytes:
+    """A 48-megapixel (8000x6000) colour JPEG of a dark 7 on paper, as a phone camera writes it."""
+    paper = Image.new("L", (8000, 6000), 225)
+    pen = ImageDraw.Draw(paper)
+    pen.line([(2600, 1400), (5400, 1400), (3700, 4800)], fill=40, width=420, joint="curve")
+    paper.convert("RGB").save(path, format="JPEG", quality=85, progressive=progressive)
+    return path.read_bytes()
+
+
+def test_a_48_megapixel_phone_photo_is_read_under_the_default_limits(client, tmp_path) -> None:
+    """Baseline JPEGs are decoded at 1/8 scale: 8000x6000 costs ~0.3 s (bench/decode_limits.py)."""
+    photo = phone_photo(tmp_path / "photo.jpg")
+    response = client.post("/predict", content=photo, headers={"content-type": "image/jpeg"})
+    assert response.status_code == 200, response.text
+    assert response.json()["label"] == 7
+
+
+def test_pictures_decoded_at_full_size_keep_the_lower_limit(client, tmp_path) -> None:
+    """A 48 MP PNG or progressive JPEG would be decoded whole (~0.3 GB): 413 before decoding."""
+    progressive = phone_photo(tmp_path / "progressive.jpg", progressive=True)
+    bits = io.BytesIO()
+    Image.new("1", (8000, 6000), 1).save(bits, format="PNG")
+    for picture, media_type in ((progressive, "image/jpeg"), (bits.getvalue(), PNG)):
+        response = client.post("/predict", content=picture, headers={"content-type": media_type})
+        body = assert_problem(response, 413, "decoded at full size")
+        assert "40000000" in body["detail"]
 
 
 def test_batch_over_the_limit_is_413(make_client) -> None:
