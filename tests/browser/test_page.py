@@ -218,7 +218,11 @@ def test_options_the_service_refuses_show_its_reason(desktop: OpenPage) -> None:
     page.get_by_label("Learning rate", exact=True).fill("50")  # above the service's documented maximum
     run_fit(page, animated=False)
     expect(page.locator("#linefit")).to_have_attribute("data-fit-state", "error")
-    expect(page.locator("#fit-message")).to_contain_text("learning_rate")  # the service's own detail
+    message = page.locator("#fit-message")
+    expect(message).to_contain_text("learning_rate")  # the service's own detail: the range and why
+    expect(message).to_contain_text("greater than 0 and at most 10")
+    expect(message).to_contain_text("diverges")
+    expect(message).not_to_contain_text("less than or equal")
     expect(page.get_by_test_id("fit-slope")).to_have_text("–")
     assert_clean(problems, allowed=("status of 422",))
 
@@ -254,6 +258,49 @@ def test_model_card_shows_name_version_accuracy_and_curves(desktop: OpenPage) ->
     expect(page.locator("#card-name")).not_to_have_text("…")
     expect(page.locator("#card-test-acc")).to_have_text(re.compile(r"^\d{1,3}\.\d\d%$"))
     expect(page.locator("#card-version")).not_to_have_text(re.compile("^(…|–|not given)$"))
+    assert_clean(problems)
+
+
+SMALL_PHONE = {"width": 375, "height": 667}  # the shortest phone screen in common use (iPhone SE)
+
+
+def test_on_a_phone_the_drawing_box_is_on_the_first_screen(chromium, ui_server: str) -> None:
+    """On opening the page one can draw at once: the whole box on a 375x812 screen, its top on a 375x667."""
+    for viewport, whole in ((PHONE, True), (SMALL_PHONE, False)):
+        page, problems = open_page(chromium, ui_server, viewport, is_mobile=True, has_touch=True)
+        try:
+            box = page.get_by_test_id("digit-canvas").bounding_box()
+            assert box is not None
+            assert page.evaluate("window.scrollY") == 0
+            assert 0 <= box["y"] < viewport["height"], (viewport, box)
+            if whole:
+                assert box["y"] + box["height"] <= viewport["height"], (viewport, box)
+            assert box["width"] >= 280  # still a box one can draw in with a finger
+            assert_clean(problems)
+        finally:
+            page.context.close()
+
+
+def test_on_a_phone_the_learning_rate_presets_stay_on_one_row(phone: OpenPage) -> None:
+    page, problems = phone
+    presets = page.locator(".preset")
+    expect(presets).to_have_count(3)
+    boxes = [presets.nth(i).bounding_box() for i in range(3)]
+    assert len({round(box["y"]) for box in boxes}) == 1, boxes  # one row
+    assert len({round(box["height"]) for box in boxes}) == 1, boxes  # no label wraps onto a third line
+    row = page.locator("#preset-row")
+    assert row.evaluate("el => el.scrollWidth <= el.clientWidth")  # and none sticks out
+    assert_clean(problems)
+
+
+def test_the_page_has_a_favicon_and_favicon_ico_is_served(desktop: OpenPage, ui_server: str) -> None:
+    page, problems = desktop
+    href = page.locator("link[rel=icon]").get_attribute("href")
+    for url in (href, "/favicon.ico"):
+        response = page.request.get(f"{ui_server}{url}")
+        assert response.status == 200, url
+        assert response.headers["content-type"].startswith("image/svg+xml"), url
+        assert response.body().startswith(b"<svg")
     assert_clean(problems)
 
 
