@@ -148,11 +148,16 @@ def test_examples_are_the_real_requests_and_answers(document, client) -> None:
     assert max(range(10), key=probabilities.__getitem__) == 7
 
 
+@pytest.fixture(scope="module")
+def script() -> Any:
+    return load_script()
+
+
 @pytest.mark.parametrize("name", sorted(openapi_examples.STORED))
-def test_each_stored_answer_is_what_the_service_answers_now(client, name) -> None:
+def test_each_stored_answer_is_what_the_service_answers_now(client, script, name) -> None:
     """Replays the recorded request; a changed answer means: run scripts/openapi_examples.py again."""
     recorded = openapi_examples.STORED[name]
-    answer = load_script().send(client, recorded["request"])
+    answer = script.send(client, recorded["request"])
     assert answer["status"] == recorded["response"]["status"]
     assert_same(answer["body"], recorded["response"]["body"])
 
