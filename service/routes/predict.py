@@ -6,7 +6,8 @@ lists all three, see ``service.openapi``):
 - ``multipart/form-data`` with the file(s) in field ``image`` - what browsers and ``curl -F`` send;
 - a raw ``image/*`` body - ``curl --data-binary @digit.png -H 'content-type: image/png'``; a body sent as
   ``application/octet-stream`` or with no content type (as some HTTP tools do) is read when its bytes are
-  a picture (``service.images.looks_like_image``), else 415;
+  a picture (``service.images.looks_like_image``), else 415 (also ``application/x-www-form-urlencoded``,
+  what ``curl --data-binary`` sends without ``-H``);
 - ``application/json`` ``{"pixels": ...}`` / ``{"instances": [...]}``: MNIST format, fed as pixels/255.
 
 Pictures go through ``service.images`` (the one preprocessing). Decoding and inference run together in a
@@ -43,7 +44,9 @@ from service.settings import Settings
 
 IMAGE_FIELD = "image"
 ACCEPTED = "application/json, multipart/form-data (field 'image') or a raw image/* body"
-UNLABELLED = ("", "application/octet-stream")  # bodies that do not say what they are: the bytes tell
+# Bodies that do not say what they are: the bytes tell. (curl --data-binary without -H says
+# application/x-www-form-urlencoded; a picture is never form data.)
+UNLABELLED = ("", "application/octet-stream", "application/x-www-form-urlencoded")
 
 IncludeQuery = Annotated[
     Literal["preprocessed"] | None,

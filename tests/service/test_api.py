@@ -30,6 +30,7 @@ from service.routes.model_card import _metrics
 
 PNG = "image/png"
 OCTETS = "application/octet-stream"
+FORM = "application/x-www-form-urlencoded"  # what curl --data-binary sends without -H
 
 
 def reference(model: DigitModel, pixels: np.ndarray) -> np.ndarray:
@@ -123,9 +124,11 @@ def test_picture_upload_multipart_and_raw_body_agree_with_the_pipeline(client, s
 
 
 @pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP"])
-@pytest.mark.parametrize("headers", [{"content-type": OCTETS}, {}], ids=["octets", "none"])
+@pytest.mark.parametrize(
+    "headers", [{"content-type": OCTETS}, {}, {"content-type": FORM}], ids=["octets", "none", "curl"]
+)
 def test_a_picture_without_an_image_content_type_is_sniffed_and_read(client, fmt, headers) -> None:
-    """curl --data-binary without -H, or tools that say application/octet-stream: the bytes tell."""
+    """application/octet-stream, no content type, or curl --data-binary without -H: the bytes tell."""
     picture = draw_digit(7, fmt=fmt)
     response = client.post("/predict", content=picture, headers=headers)
     assert response.status_code == 200, response.text
@@ -134,7 +137,9 @@ def test_a_picture_without_an_image_content_type_is_sniffed_and_read(client, fmt
     assert response.json()["label"] == 7
 
 
-@pytest.mark.parametrize("headers", [{"content-type": OCTETS}, {}], ids=["octets", "none"])
+@pytest.mark.parametrize(
+    "headers", [{"content-type": OCTETS}, {}, {"content-type": FORM}], ids=["octets", "none", "curl"]
+)
 def test_bytes_that_are_no_picture_stay_415(client, headers) -> None:
     for body in (b"hello", b"%PDF-1.7\n" + bytes(200), b""):
         response = client.post("/predict", content=body, headers=headers)

@@ -73,7 +73,7 @@ def test_raw_jpeg_body_json_pixels_and_batch(http) -> None:
 
 
 def test_a_picture_posted_with_no_content_type_is_read(http) -> None:
-    """What `curl --data-binary @seven.png` without -H sends: no content type over real HTTP."""
+    """Tools that send no content type, or curl --data-binary @seven.png (form-urlencoded), over real HTTP."""
     request = http.build_request("POST", "/predict", content=draw_digit(7))
     request.headers.pop("content-type", None)  # httpx adds none for raw bytes; make sure
     response = http.send(request)
@@ -81,6 +81,9 @@ def test_a_picture_posted_with_no_content_type_is_read(http) -> None:
     assert response.json()["label"] == 7
     octets = {"content-type": "application/octet-stream"}
     assert http.post("/predict", content=draw_digit(0), headers=octets).json()["label"] == 0
+    curl = {"content-type": "application/x-www-form-urlencoded"}  # curl --data-binary without -H
+    assert http.post("/predict", content=draw_digit(7), headers=curl).json()["label"] == 7
+    assert_problem(http.post("/predict", content=b"a=1&b=2", headers=curl), 415, "not accepted")
 
 
 def test_fit_line_over_http_matches_the_closed_form(http) -> None:
