@@ -219,8 +219,8 @@ async def infer(
         HeaderParameter(
             name="Content-Encoding",
             required=False,
-            description="Compression of the request body",
-            schema_extra={"enum": ["gzip", "deflate", "identity"]},
+            description="Compression of the request body (empty, as RFC 9110 allows: none)",
+            schema_extra={"enum": ["gzip", "deflate", "identity", ""]},
         ),
     ] = None,
     model_version: ModelVersion = None,
