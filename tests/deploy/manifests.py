@@ -15,6 +15,8 @@ import yaml
 from crds import CUSTOM_KINDS, validate_custom
 from deployfiles import BIN, REPO
 
+from service.settings import ENV_PREFIX, Settings
+
 # Upstream supports the three newest minor releases; the oldest and the newest are validated.
 KUBERNETES_VERSIONS = ("1.35.0", "1.37.0")
 
@@ -28,6 +30,30 @@ KUSTOMIZATIONS = {
 }
 
 Doc = dict[str, Any]
+
+DEFAULT_GRPC_PORT = 8001  # Triton's; the service's DIGITS_GRPC_PORT default once it exists
+
+
+def grpc_port() -> int:
+    """The service's gRPC port setting, else the port the manifests reserve for it."""
+    field = Settings.model_fields.get("grpc_port")
+    return field.get_default(call_default_factory=True) if field else DEFAULT_GRPC_PORT
+
+
+def settings_of(docs: tuple[Doc, ...]) -> dict[str, str]:
+    """The DIGITS_* variables the pods get from the ConfigMap."""
+    return find(docs, "ConfigMap")["data"]
+
+
+def service_settings(docs: tuple[Doc, ...]) -> Settings:
+    """The service's settings as a pod built from ``docs`` reads them (the ConfigMap over the defaults)."""
+    return Settings(
+        **{key.removeprefix(ENV_PREFIX).lower(): value for key, value in settings_of(docs).items()}
+    )
+
+
+def pod_spec(docs: tuple[Doc, ...]) -> Doc:
+    return find(docs, "Deployment", "digits")["spec"]["template"]["spec"]
 
 
 def kustomize_run(path: Path) -> subprocess.CompletedProcess[str]:

@@ -21,10 +21,14 @@ from manifests import (
     KUSTOMIZATIONS,
     container,
     find,
+    grpc_port,
     kinds,
     kustomize_run,
+    pod_spec,
     render,
     rendered,
+    service_settings,
+    settings_of,
     validate,
 )
 
@@ -35,22 +39,6 @@ from service.settings import ENV_PREFIX, Settings
 DEPLOYMENTS = ["base", "small", "production"]  # the kustomizations a cluster gets a Deployment from
 NAMESPACES = {"small": "digits-test", "production": "digits"}
 PROBES = ("startupProbe", "readinessProbe", "livenessProbe")
-DEFAULT_GRPC_PORT = 8001  # Triton's; the service's DIGITS_GRPC_PORT default once it exists
-
-
-def grpc_port() -> int:
-    """The service's gRPC port setting, else the port the manifests reserve for it."""
-    field = Settings.model_fields.get("grpc_port")
-    return field.get_default(call_default_factory=True) if field else DEFAULT_GRPC_PORT
-
-
-def settings_of(docs: tuple[dict, ...]) -> dict[str, str]:
-    """The DIGITS_* variables the pods get from the ConfigMap."""
-    return find(docs, "ConfigMap")["data"]
-
-
-def pod_spec(docs: tuple[dict, ...]) -> dict:
-    return find(docs, "Deployment", "digits")["spec"]["template"]["spec"]
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +111,7 @@ def test_ports_and_settings_match_the_service(name: str) -> None:
     real = {ENV_PREFIX + field.upper() for field in Settings.model_fields}
     assert set(config) <= real, f"not settings of the service: {set(config) - real}"
     assert not {key for key in config if "KEY" in key}, "secrets do not belong in the ConfigMap"
-    settings = Settings(**{key.removeprefix(ENV_PREFIX).lower(): value for key, value in config.items()})
+    settings = service_settings(docs)
     assert settings.host == "0.0.0.0"
     assert settings.workers == 1  # one worker per pod; replicas scale
 
@@ -157,7 +145,7 @@ def test_resources_and_shutdown(name: str) -> None:
     assert "cpu" not in resources["limits"]  # no CFS throttling below the requested core
     for init in spec["initContainers"]:
         assert init["resources"]["limits"]["memory"]
-    graceful = Settings(**{"graceful_timeout": settings_of(docs)["DIGITS_GRACEFUL_TIMEOUT"]}).graceful_timeout
+    graceful = service_settings(docs).graceful_timeout
     pause = digits["lifecycle"]["preStop"]["sleep"]["seconds"]
     assert 1 <= pause <= 10
     assert spec["terminationGracePeriodSeconds"] > pause + graceful
