@@ -5,7 +5,8 @@
 # API key Secret; this script then runs the manifest's own startup, readiness and liveness probes
 # (podman 4.3 runs none of them), checks the container got the manifest's user, read-only root,
 # capabilities, privileges and memory limit, predicts a drawn digit with the key (and is refused
-# without it), stops the pod with SIGTERM expecting exit status 0, and `podman kube down`s it.
+# without it), rolls a new model version through the volume, stops the pod with SIGTERM expecting
+# exit status 0, and `podman kube down`s it.
 #
 # Run by scripts/container-smoke.sh after it built the image; also on its own against an image that is
 # already in podman's storage (as root, after one container-smoke run on this machine):
@@ -222,6 +223,8 @@ for stroke in [(45, 35, 155, 35), (155, 35, 85, 175)]:  # a 7, dark ink on a lig
     draw.line(stroke, fill=(20, 20, 30), width=16)
 buffer = io.BytesIO()
 image.save(buffer, format="PNG")
+with open(f"{work}/digit-7.png", "wb") as file:
+    file.write(buffer.getvalue())
 files = {"image": ("digit-7.png", buffer.getvalue(), "image/png")}
 with httpx.Client(base_url=url, timeout=10) as client:
     response = client.post("/predict", files=files)
@@ -240,6 +243,53 @@ EOF
 podman logs "$CONTAINER" 2>&1 | grep '"model loaded"' | grep -q '"/models/digits/1/model.onnx"' ||
     fail "the service did not log loading /models/digits/1/model.onnx from the models volume"
 echo "kube-smoke:    model served from the volume: /models/digits/1/model.onnx"
+
+# Roll a new model version without a new image, as docs/deploy.md does on a cluster: the version
+# folder copied into the volume under a temporary name and renamed into place, then SIGHUP to the
+# service (PID 1 of its container; `kubectl exec POD -- python -c ...` on a cluster).
+VOLUME_DIR=$(podman volume inspect "${VOLUMES[0]}" --format '{{.Mountpoint}}')
+"$PY" - "$VOLUME_DIR/digits/.incoming-2" <<'EOF' || fail "could not write model version 2"
+"""Version 2: the shipped graph with 2 in its card (the service checks that folder and card agree)."""
+
+import pathlib
+import sys
+
+import onnx
+
+model = onnx.load("models/digits/1/model.onnx")
+for prop in model.metadata_props:
+    if prop.key == "version":
+        prop.value = "2"
+target = pathlib.Path(sys.argv[1])
+target.mkdir(parents=True)
+onnx.save(model, str(target / "model.onnx"))
+EOF
+chown -R "$(stat -c %u:%g "$VOLUME_DIR/digits/1")" "$VOLUME_DIR/digits/.incoming-2"
+mv "$VOLUME_DIR/digits/.incoming-2" "$VOLUME_DIR/digits/2"
+podman exec "$CONTAINER" python -c 'import os, signal; os.kill(1, signal.SIGHUP)'
+"$PY" - "http://127.0.0.1:$HTTP_PORT" "$KEY" "$WORK/digit-7.png" <<'EOF' || fail "the pod did not switch to model version 2"
+"""/readyz reports version 2 within seconds, and predictions come from it."""
+
+import sys
+import time
+
+import httpx
+
+url, key, png = sys.argv[1], sys.argv[2], open(sys.argv[3], "rb").read()
+for _ in range(50):
+    ready = httpx.get(f"{url}/readyz", timeout=5)
+    if ready.status_code == 200 and ready.json()["model"]["version"] == "2":
+        break
+    time.sleep(0.2)
+else:
+    sys.exit(f"kube-smoke: FAIL: /readyz still reports {ready.status_code} {ready.text}")
+body = httpx.post(
+    f"{url}/predict", files={"image": ("7.png", png, "image/png")}, headers={"X-API-Key": key}, timeout=10
+).json()
+if body.get("label") != 7 or body.get("model", {}).get("version") != "2":
+    sys.exit(f"kube-smoke: FAIL: after the reload: {body}")
+print("kube-smoke:    model version 2 copied into the volume + SIGHUP -> /readyz and /predict on version 2")
+EOF
 
 # SIGTERM to the pod (podman ignores terminationGracePeriodSeconds: -t gives the same 45 s), exit 0.
 podman pod stop -t 45 "$POD" >/dev/null || fail "podman pod stop failed"
