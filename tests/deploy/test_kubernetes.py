@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 import shutil
 from pathlib import Path
 
 import jsonschema
 import kubernetes_validate
 import pytest
-from deployfiles import dockerfile
+import yaml
+from deployfiles import REPO, dockerfile
 from manifests import (
     KUBERNETES,
     KUBERNETES_VERSIONS,
@@ -332,3 +334,19 @@ def test_podman_patch_changes_only_what_podman_needs() -> None:
         assert port.pop("hostPort") > 1024
     assert actual == expected
     assert "hostPort" not in str([rendered(name) for name in DEPLOYMENTS])
+
+
+def test_the_model_copy_pod_in_the_docs_is_valid() -> None:
+    """docs/deploy.md's helper pod for rolling a model version mounts the models PVC, locked down."""
+    docs = (REPO / "docs" / "deploy.md").read_text()
+    manifest = re.search(r"<<'YAML'\n(.*?)\nYAML\n", docs, flags=re.DOTALL)
+    assert manifest, "docs/deploy.md lost its models-copy pod"
+    pod = yaml.safe_load(manifest.group(1))
+    for version in KUBERNETES_VERSIONS:
+        validate(pod, version)
+    claim = pod["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"]
+    assert find(rendered("production"), "PersistentVolumeClaim", claim)
+    assert (
+        pod["spec"]["securityContext"]["runAsUser"]
+        == pod_spec(rendered("base"))["securityContext"]["runAsUser"]
+    )
