@@ -61,11 +61,11 @@ cleanup() {
 trap cleanup EXIT
 trap 'echo "kube-smoke: FAIL: line $LINENO: \"$BASH_COMMAND\" exited with status $?" >&2' ERR
 
+"$KUBECTL" kustomize deploy/podman/kube >"$WORK/rendered.yaml" || fail "kubectl kustomize deploy/podman/kube failed"
+podman kube down "$WORK/rendered.yaml" >/dev/null 2>&1 || true # a pod left by an interrupted run
 # Leftovers of an interrupted run would be reused by `kube play` (volumes) or clash (secret).
 podman volume rm -f "${VOLUMES[@]}" >/dev/null 2>&1 || true
 podman secret rm "$SECRET" >/dev/null 2>&1 || true
-
-"$KUBECTL" kustomize deploy/podman/kube >"$WORK/rendered.yaml" || fail "kubectl kustomize deploy/podman/kube failed"
 podman tag "$IMAGE" "$KUBE_IMAGE"
 
 # A random API key in a podman secret named as the Kubernetes Secret. podman 4.3 reads secretKeyRef
