@@ -7,6 +7,7 @@ key from a Secret). ``scripts/kube-smoke.sh`` runs the Deployment for real under
 from __future__ import annotations
 
 import copy
+import json
 import os
 import re
 import shutil
@@ -41,6 +42,12 @@ from service.settings import ENV_PREFIX, Settings
 DEPLOYMENTS = ["base", "small", "production"]  # the kustomizations a cluster gets a Deployment from
 NAMESPACES = {"small": "digits-test", "production": "digits"}
 PROBES = ("startupProbe", "readinessProbe", "livenessProbe")
+
+
+def mebibytes(quantity: str) -> float:
+    """A Kubernetes memory quantity (``512Mi``, ``1Gi``) in MiB."""
+    number, unit = re.fullmatch(r"(\d+)(Mi|Gi)", quantity).groups()
+    return int(number) * (1024 if unit == "Gi" else 1)
 
 
 @pytest.fixture(scope="module")
@@ -147,6 +154,12 @@ def test_resources_and_shutdown(name: str) -> None:
     assert "cpu" not in resources["limits"]  # no CFS throttling below the requested core
     for init in spec["initContainers"]:
         assert init["resources"]["limits"]["memory"]
+    # Sized from bench/pod_memory.py: the limit is above the measured worst case, the request above
+    # the steady state.
+    measured = json.loads((REPO / "bench" / "results" / "pod-memory-latest.json").read_text())
+    assert measured["settings"]["DIGITS_INFERENCE_THREADS"] == settings_of(docs)["DIGITS_INFERENCE_THREADS"]
+    assert mebibytes(resources["limits"]["memory"]) >= 1.25 * measured["peak_rss_mib"]
+    assert mebibytes(resources["requests"]["memory"]) >= 1.5 * measured["steps"][1]["peak_rss_mib"]
     graceful = service_settings(docs).graceful_timeout
     pause = digits["lifecycle"]["preStop"]["sleep"]["seconds"]
     assert 1 <= pause <= 10
