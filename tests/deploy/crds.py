@@ -1,4 +1,4 @@
-"""Custom resources checked against their published CustomResourceDefinitions (vendored in crds/).
+"""Custom resources checked against their published CustomResourceDefinitions (vendored in crd-schemas/).
 
 A CRD's ``openAPIV3Schema`` is what the API server validates a custom resource against; with
 ``kubectl apply`` (field validation ``Strict``, the default) an unknown field is an error. The schema
@@ -17,7 +17,7 @@ from typing import Any
 
 import jsonschema
 
-CRDS = Path(__file__).resolve().parent / "crds"
+CRDS = Path(__file__).resolve().parent / "crd-schemas"
 KSERVE_VERSION = "v0.20.0"
 PROMETHEUS_OPERATOR_VERSION = "v0.93.0"
 CRD_FILES = {

@@ -1,4 +1,4 @@
-"""deploy/kserve: the InferenceServices, checked against KServe's own CRD (v0.20.0, vendored in crds/),
+"""deploy/kserve: the InferenceServices, checked against KServe's own CRD (v0.20.0, vendored in crd-schemas/),
 and against the plain Deployment they mirror: the same pod for the custom predictor, the same model
 repository for Triton.
 """
