@@ -64,6 +64,9 @@ class ModelRef(BaseModel):
 
 
 class Prediction(BaseModel):
+    prediction_id: str = Field(
+        description="this prediction's id (also the X-Prediction-Id header): POST /feedback corrects it"
+    )
     label: int = Field(ge=0, le=contract.NUM_CLASSES - 1, description="the most probable digit")
     probabilities: list[float] = Field(
         min_length=contract.NUM_CLASSES, max_length=contract.NUM_CLASSES, description="P(digit) for 0..9"
@@ -224,3 +227,58 @@ class FitLineResponse(BaseModel):
     )
     closed_form: ClosedFormFit
     options: FitOptionsUsed
+
+
+# --- /feedback ----------------------------------------------------------------------------------------
+
+
+class FeedbackRequest(StrictModel):
+    """A user's correction of one prediction: the digit it really is, or that it is no digit at all."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["prediction_id", "label"]},
+                {"required": ["prediction_id", "not_a_digit"]},
+            ]
+        },
+    )
+
+    prediction_id: str = Field(
+        pattern=r"^[0-9a-f]{32}$", description="the id a prediction answered (body or X-Prediction-Id)"
+    )
+    label: int | None = Field(
+        None, ge=0, le=contract.NUM_CLASSES - 1, strict=True, description="the true digit"
+    )
+    not_a_digit: Literal[True] | None = Field(None, description="true: the picture is not a digit")
+
+    @model_validator(mode="after")
+    def _one_answer(self) -> FeedbackRequest:
+        if (self.label is None) == (self.not_a_digit is None):
+            raise ValueError('send either "label": 0-9 or "not_a_digit": true, exactly one of them')
+        return self
+
+
+class FeedbackStored(BaseModel):
+    prediction_id: str
+    label: int | None = Field(None, description="the stored correction (absent for not_a_digit)")
+    not_a_digit: bool = False
+
+
+class VersionFeedbackSummary(BaseModel):
+    """The feedback so far on one model version."""
+
+    model: ModelRef
+    stored: int = Field(description="predictions of this version kept in the store")
+    labelled: int = Field(description="... that a user labelled with a digit")
+    correct: int = Field(description="... where that label agreed with the prediction")
+    not_a_digit: int = Field(description="... that a user said are no digit")
+    accuracy: float | None = Field(None, description="correct / labelled (absent before any label)")
+    confusion: list[list[int]] = Field(
+        description="10x10 counts: row = the user's label, column = the model's prediction"
+    )
+
+
+class FeedbackSummary(BaseModel):
+    versions: list[VersionFeedbackSummary] = Field(description="one per model version with stored samples")
