@@ -91,7 +91,13 @@ class TempPostgres:
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)  # fast shutdown: ends any session still open
+            # Fast shutdown (ends any session still open), sent to the postmaster itself: runuser in front
+            # of it does not pass SIGINT on.
+            pid_file = self.data / "postmaster.pid"
+            if pid_file.exists():
+                os.kill(int(pid_file.read_text().split()[0]), signal.SIGINT)
+            else:
+                self.process.send_signal(signal.SIGINT)
             try:
                 self.process.wait(timeout=20)
             except subprocess.TimeoutExpired:
