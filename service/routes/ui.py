@@ -14,8 +14,7 @@ import re
 from pathlib import Path
 
 from litestar import Response, Router, get
-from litestar.datastructures import CacheControlHeader
-from litestar.di import NamedDependency
+from litestar.datastructures import CacheControlHeader, State
 from litestar.enums import MediaType
 from litestar.static_files import create_static_files_router
 
@@ -93,9 +92,10 @@ INDEX_HTML_FEEDBACK = render_index(feedback=True)  # DIGITS_STORE_URL set: the p
 
 
 @get("/", include_in_schema=False, cache_control=CacheControlHeader(no_cache=True), sync_to_thread=False)
-def index(settings: NamedDependency[Settings]) -> Response[str]:
+def index(state: State) -> Response[str]:
     """The page itself; revalidated on every visit so a new release shows at once."""
-    html = INDEX_HTML_FEEDBACK if settings.store_url else INDEX_HTML
+    settings: Settings | None = state.get("settings")
+    html = INDEX_HTML_FEEDBACK if settings is not None and settings.store_url else INDEX_HTML
     return Response(html, media_type=MediaType.HTML, headers=PAGE_HEADERS)
 
 
