@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 import contract
 from service import linefit
@@ -248,13 +249,19 @@ class FeedbackRequest(StrictModel):
     prediction_id: str = Field(
         pattern=r"^[0-9a-f]{32}$", description="the id a prediction answered (body or X-Prediction-Id)"
     )
-    label: int | None = Field(
-        None, ge=0, le=contract.NUM_CLASSES - 1, strict=True, description="the true digit"
+    # Optional, never null: the schema says so (SkipJsonSchema), and _one_answer refuses an explicit null.
+    label: Annotated[int, Field(ge=0, le=contract.NUM_CLASSES - 1, strict=True)] | SkipJsonSchema[None] = (
+        Field(None, description="the true digit")
     )
-    not_a_digit: Literal[True] | None = Field(None, description="true: the picture is not a digit")
+    not_a_digit: Literal[True] | SkipJsonSchema[None] = Field(
+        None, description="true: the picture is not a digit"
+    )
 
     @model_validator(mode="after")
     def _one_answer(self) -> FeedbackRequest:
+        for name in ("label", "not_a_digit"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} may not be null; leave it out instead")
         if (self.label is None) == (self.not_a_digit is None):
             raise ValueError('send either "label": 0-9 or "not_a_digit": true, exactly one of them')
         return self
