@@ -22,6 +22,7 @@ from service.settings import Settings, env_for
 
 EXIT_BAD_SETTINGS = 2
 EXIT_BAD_MODEL = 2
+EXIT_BAD_STORE = 2
 
 
 def parser() -> argparse.ArgumentParser:
@@ -54,6 +55,30 @@ def load_settings(argv: list[str] | None) -> Settings:
         raise SystemExit(EXIT_BAD_SETTINGS) from None
 
 
+def migrate_store(url: str) -> str | None:
+    """Bring the sample store's schema up to date once, here, before any worker starts (workers only
+    check it): None, or what went wrong in one line."""
+    try:
+        from service.store import database
+    except ImportError as exc:
+        return (
+            f"DIGITS_STORE_URL is set but the store's libraries are missing ({exc.name}): "
+            "pip install 'digits-service[store]'"
+        )
+    try:
+        engine = database.create_store_engine(url)
+        try:
+            database.migrate(engine)
+        finally:
+            engine.dispose()
+    except database.StoreError as exc:
+        return str(exc)
+    except Exception as exc:  # the database refused or is down
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return f"the sample store {database.safe_url(url)} could not be migrated: {reason}"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     settings = load_settings(argv)
 
@@ -69,6 +94,12 @@ def main(argv: list[str] | None = None) -> int:
     except ModelError as exc:
         print(f"python -m service: cannot start: {exc}", file=sys.stderr)
         return EXIT_BAD_MODEL
+
+    if settings.store_url and settings.store_migrate:
+        problem = migrate_store(settings.store_url)
+        if problem:
+            print(f"python -m service: cannot start: {problem}", file=sys.stderr)
+            return EXIT_BAD_STORE
 
     common: dict[str, Any] = {
         "host": settings.host,

@@ -27,9 +27,10 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.plugins.pydantic import PydanticPlugin
 
-from service import errors, images, linefit, reload, repository, security, signals
+from service import errors, images, linefit, reload, repository, sample_store, security, signals
 from service.model import DigitModel
 from service.routes.admin import AdminController
+from service.routes.feedback import FeedbackController
 from service.routes.fit_line import FitLineController
 from service.routes.health import HealthController
 from service.routes.metrics import metrics
@@ -47,6 +48,7 @@ ROUTE_HANDLERS: list[Any] = [
     ModelCardController,
     AdminController,
     PredictController,
+    FeedbackController,
     metrics,
     v2_router,
     ui_router,
@@ -119,8 +121,14 @@ def create_app(settings: Settings | None = None, *, model: DigitModel | None = N
             "model": Provide(provide_model, sync_to_thread=False),
             "settings": Provide(provide_settings, sync_to_thread=False),
             "inference_limiter": Provide(provide_inference_limiter, sync_to_thread=False),
+            "sample_store": Provide(sample_store.provide_sample_store, sync_to_thread=False),
         },
-        lifespan=[lifespan, reload.reloader_lifespan, signals.sighup_lifespan],  # SIGHUP, /admin/reload
+        lifespan=[
+            lifespan,
+            sample_store.store_lifespan,  # DIGITS_STORE_URL: the sample store's writer (else nothing)
+            reload.reloader_lifespan,
+            signals.sighup_lifespan,  # SIGHUP, /admin/reload
+        ],
         state=State({"settings": settings, "model": model}),
         exception_handlers={
             HTTPException: errors.http_exception_handler,

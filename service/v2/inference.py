@@ -8,7 +8,7 @@ encode the :class:`InferenceResult` their own way. Every refusal is a :class:`Pr
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata as package_metadata
 from typing import Any
 
@@ -17,6 +17,7 @@ import pydantic
 
 import contract
 from service.model import DigitModel
+from service.predictions import Recorder, new_prediction_id
 from service.v2.binary import (
     BINARY_DATA,
     BINARY_DATA_OUTPUT,
@@ -33,6 +34,7 @@ from service.v2.schemas import InferenceRequest, MetadataTensor, ModelMetadata, 
 SERVER_NAME = "digits-service"
 PLATFORM = "onnxruntime_onnx"  # Triton's platform name for ONNX models served by onnxruntime
 DATATYPE = "FP32"
+PREDICTION_ID_PARAMETER = "prediction_id"  # response parameter: the ids of the batch, comma-separated
 EXTENSIONS = ["binary_tensor_data"]  # Triton's name for the binary tensor data extension
 UNSUPPORTED_PARAMETERS = {
     "shared_memory_region": "the shared memory extension is not supported; send the data in the request",
@@ -61,6 +63,7 @@ class InferenceResult:
     model_version: str
     id: str | None
     outputs: list[OutputTensor]
+    prediction_ids: list[str] = field(default_factory=list)  # one per image, in batch order
 
 
 def server_version() -> str:
@@ -186,15 +189,29 @@ def requested_outputs(request: InferenceRequest, model: DigitModel) -> list[tupl
     return selected
 
 
-def infer(model: DigitModel, request: InferenceRequest, binary: bytes, max_batch: int) -> InferenceResult:
+def infer(
+    model: DigitModel,
+    request: InferenceRequest,
+    binary: bytes,
+    max_batch: int,
+    recorder: Recorder | None = None,
+    route: str = "/v2/models/{model_name}/infer",
+) -> InferenceResult:
     """Check the request against the model contract, run the model, pick the outputs: CPU work, so
-    transports call this in an inference worker thread."""
+    transports call this in an inference worker thread. Each image gets a prediction id (transports
+    answer them as the response parameter ``prediction_id``), handed to the sample store's
+    ``recorder`` when it is on."""
     images = read_input(request, binary, model, max_batch)
     outputs = requested_outputs(request, model)
     probabilities, _ = model.classify(images)
+    ids = [new_prediction_id() for _ in range(len(probabilities))]
+    if recorder is not None:
+        pixels = images[:, 0] * contract.PIXEL_MAX
+        recorder.record(route, ids, pixels, probabilities, model.name, model.version)
     return InferenceResult(
         model_name=model.name,
         model_version=model.version,
         id=request.id,
         outputs=[OutputTensor(name, DATATYPE, probabilities, as_binary) for name, as_binary in outputs],
+        prediction_ids=ids,
     )

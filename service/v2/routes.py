@@ -26,6 +26,7 @@ from litestar.params import HeaderParameter, PathParameter, RawBody
 import contract
 from service.errors import log_internal_error
 from service.model import DigitModel
+from service.predictions import PREDICTION_ID_HEADER, Recorder, header_value
 from service.readiness import not_ready_reason
 from service.settings import Settings
 from service.v2 import inference
@@ -161,12 +162,13 @@ def _run_inference(
     body: bytes,
     header_length: str | None,
     content_encoding: str | None,
+    recorder: Recorder | None = None,
 ) -> Response[bytes]:
     """Decompress, parse, infer and encode: CPU work, run in an inference worker thread."""
     payload = decompress(body, content_encoding, limit=settings.max_body_bytes)
     head, binary = split_body(payload, header_length)
     request = inference.validate_request(parse_json_object(head))
-    return _rest_response(inference.infer(model, request, binary, settings.max_batch))
+    return _rest_response(inference.infer(model, request, binary, settings.max_batch, recorder))
 
 
 def _rest_response(result: InferenceResult) -> Response[bytes]:
@@ -174,6 +176,8 @@ def _rest_response(result: InferenceResult) -> Response[bytes]:
     header: dict[str, Any] = {"model_name": result.model_name, "model_version": result.model_version}
     if result.id is not None:
         header["id"] = result.id
+    ids = header_value(result.prediction_ids)
+    header["parameters"] = {inference.PREDICTION_ID_PARAMETER: ids}
     header["outputs"] = []
     chunks: list[bytes] = []
     for output in result.outputs:
@@ -191,8 +195,12 @@ def _rest_response(result: InferenceResult) -> Response[bytes]:
         header["outputs"].append(tensor)
     content, json_length = encode_body(header, chunks)
     if json_length is None:
-        return Response(content, media_type=MediaType.JSON)
-    return Response(content, media_type="application/octet-stream", headers={HEADER_LENGTH: str(json_length)})
+        return Response(content, media_type=MediaType.JSON, headers={PREDICTION_ID_HEADER: ids})
+    return Response(
+        content,
+        media_type="application/octet-stream",
+        headers={HEADER_LENGTH: str(json_length), PREDICTION_ID_HEADER: ids},
+    )
 
 
 @post(
@@ -206,6 +214,7 @@ async def infer(
     model: NamedDependency[DigitModel],
     settings: NamedDependency[Settings],
     inference_limiter: NamedDependency[anyio.CapacityLimiter],
+    sample_store: NamedDependency[Recorder | None],
     model_name: ModelName,
     body: RawBody,
     header_length: Annotated[
@@ -232,7 +241,7 @@ async def infer(
     """
     check_model(model, model_name, model_version)
     return await anyio.to_thread.run_sync(
-        partial(_run_inference, model, settings, body, header_length, content_encoding),
+        partial(_run_inference, model, settings, body, header_length, content_encoding, sample_store),
         limiter=inference_limiter,
     )
 
