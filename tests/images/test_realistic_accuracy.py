@@ -23,18 +23,16 @@ reads its flagged "1" as 7). Cost: about 40 s of CPU (the renderings are most of
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import digit_renderers as renderers
 import numpy as np
 import onnxruntime as ort
 import pytest
 from PIL import Image
+from repo_files import SHIPPED_MODEL
 
 from contract import INPUT_NAME, OUTPUT_NAME, to_model_input
 from service.images import read_digit, to_mnist
 
-MODEL_PATH = Path(__file__).resolve().parents[2] / "models" / "digits" / "1" / "model.onnx"
 DIGITS = 1000  # every 10th of the 10k MNIST test digits
 MARGIN = 0.01  # a realistic variant may score at most 1 percentage point below clean on the same digits
 PRINTED_MIN = 0.97  # printed digits (fonts are not handwriting); measured 99.5% with the v1 model
@@ -48,11 +46,11 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def session() -> ort.InferenceSession:
-    if not MODEL_PATH.is_file():
-        pytest.fail(f"the shipped model is missing: {MODEL_PATH} (train and export it: python -m training)")
+    if not SHIPPED_MODEL.is_file():
+        pytest.fail(f"the shipped model is missing: {SHIPPED_MODEL} (train and export: python -m training)")
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
-    return ort.InferenceSession(str(MODEL_PATH), options, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(str(SHIPPED_MODEL), options, providers=["CPUExecutionProvider"])
 
 
 @pytest.fixture(scope="module")
