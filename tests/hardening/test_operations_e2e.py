@@ -143,13 +143,13 @@ class SlowUpload:
     def in_flight(self) -> bool:
         return tcp_state.has_read_everything(self.server_port, self.client_port)
 
-    def finish(self) -> tuple[int, dict]:
-        """Send the rest of the body; the status and JSON body of the answer."""
+    def finish(self) -> tuple[int, str]:
+        """Send the rest of the body; the status and body of the answer."""
         with self.connection:
             self.connection.sendall(FIT_BODY[100:])
             response = http.client.HTTPResponse(self.connection)
             response.begin()
-            return response.status, json.loads(response.read())
+            return response.status, response.read().decode(errors="replace")
 
 
 def _new_request(url: str, result: dict) -> None:
@@ -165,7 +165,8 @@ def test_sigterm_lets_requests_in_flight_finish_refuses_new_ones_and_exits_0(sta
     slow = SlowUpload(server.port)
     wait_for(slow.in_flight, timeout=30)  # headers and part of the body read: the request is in flight
     server.process.send_signal(signal.SIGTERM)
-    wait_for(lambda: DRAINING in server.log(), timeout=30)  # the listener is closed, the request waits
+    # The listener is closed and the request waits.
+    wait_for(lambda: DRAINING in server.log(), timeout=30, why=server.log)
 
     newcomer: dict = {}
     probe = threading.Thread(target=_new_request, args=(server, newcomer))
@@ -174,11 +175,12 @@ def test_sigterm_lets_requests_in_flight_finish_refuses_new_ones_and_exits_0(sta
         probe.join(timeout=30)
         assert newcomer.get("status") == "ConnectError", newcomer
     else:  # the supervisor holds the socket until it exits: the newcomer waits in the backlog
-        wait_for(lambda: tcp_state.waiting_in_backlog(server.port), timeout=30)
+        wait_for(lambda: tcp_state.waiting_in_backlog(server.port), timeout=30, why=server.log)
     assert server.process.poll() is None, "the server exited with a request in flight"
 
-    status, body = slow.finish()  # the rest of the body: the request completes during the shutdown
-    assert status == 200, body
+    status, text = slow.finish()  # the rest of the body: the request completes during the shutdown
+    assert status == 200, text
+    body = json.loads(text)
     assert body["status"] == "converged"
     assert abs(body["slope"] - 2) < 1e-6
     assert server.process.wait(timeout=60) == 0
@@ -286,7 +288,7 @@ def test_a_connection_accepted_before_sigterm_gets_its_request_answered(start_se
         # uvicorn logs this, then (with no await in between, so before it reads anything more) closes
         # the listener and shuts every connection down: plain uvicorn closes this idle-looking one
         # unanswered; graceful_http keeps it open for the request on its way.
-        wait_for(lambda: "Shutting down" in server.log(), timeout=30)
+        wait_for(lambda: "Shutting down" in server.log(), timeout=30, why=server.log)
         connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
         answer = connection.recv(65536)
     assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
