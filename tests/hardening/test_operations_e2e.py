@@ -165,7 +165,9 @@ def test_sigterm_lets_requests_in_flight_finish_refuses_new_ones_and_exits_0(sta
     slow = SlowUpload(server.port)
     wait_for(slow.in_flight, timeout=30)  # headers and part of the body read: the request is in flight
     server.process.send_signal(signal.SIGTERM)
-    # The listener is closed and the request waits.
+    # Every worker has begun shutting down (uvicorn logs it, then closes its listener with no await in
+    # between), and the one holding the request has closed its listener and waits for it.
+    wait_for(lambda: server.log().count("Shutting down") >= workers, timeout=30, why=server.log)
     wait_for(lambda: DRAINING in server.log(), timeout=30, why=server.log)
 
     newcomer: dict = {}
