@@ -124,7 +124,13 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     try:
         # uvicorn's supervisor: one listening socket shared by the workers, rolling restarts on SIGHUP
-        uvicorn.run("service.app:create_app", factory=True, workers=settings.workers, **common)
+        uvicorn.run(
+            "service.app:create_app",
+            factory=True,
+            workers=settings.workers,
+            timeout_worker_healthcheck=settings.worker_start_timeout,  # also bounds a live worker's ping
+            **common,
+        )
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0

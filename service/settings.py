@@ -101,6 +101,12 @@ class Settings(BaseSettings):
     graceful_timeout: float = Field(
         30.0, gt=0, description="seconds to let requests in flight finish after SIGTERM"
     )
+    worker_start_timeout: int = Field(
+        60,
+        ge=1,
+        description="with several workers: seconds a new worker may take to be ready in a rolling restart "
+        "before the restart is abandoned and the old worker kept (uvicorn's 5 s is short on a busy host)",
+    )
     # The sample store (service.store, docs/feedback.md): off unless a URL is given.
     store_url: str = Field(
         "",
