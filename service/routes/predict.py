@@ -132,18 +132,12 @@ def infer(model: DigitModel, inputs: Inputs, settings: Settings, *, preprocessed
         )
     else:
         pixels = _json_pixels(inputs.json_body or b"", settings, batch=inputs.batch)
-    probabilities, labels = model.classify(contract.to_model_input(pixels))
+    answer = model.classify(contract.to_model_input(pixels))
     ref = ModelRef.of(model)
     seen = np.clip(np.rint(pixels), 0, contract.PIXEL_MAX).astype(np.uint8) if preprocessed else None
     return [
-        Prediction(
-            label=int(label),
-            probabilities=[float(p) for p in row],
-            confidence=float(row[label]),
-            model=ref,
-            preprocessed=images.png_base64(seen[i]) if seen is not None else None,
-        )
-        for i, (row, label) in enumerate(zip(probabilities, labels, strict=True))
+        Prediction.of(answer, i, ref, images.png_base64(seen[i]) if seen is not None else None)
+        for i in range(len(answer.labels))
     ]
 
 

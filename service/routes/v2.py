@@ -67,6 +67,7 @@ UNSUPPORTED_PARAMETERS = {
 # The contract's shapes with the dynamic batch dimension written as the protocol's -1.
 INPUT_SHAPE = [-1 if dim is None else dim for dim in contract.INPUT_SHAPE]
 OUTPUT_SHAPE = [-1 if dim is None else dim for dim in contract.OUTPUT_SHAPE]
+DIGIT_SCORE_SHAPE = [-1 if dim is None else dim for dim in contract.DIGIT_SCORE_SHAPE]
 
 # Path parameters, with examples so API tools (e.g. schemathesis) reach past the 404 of unknown models.
 ModelName = Annotated[
@@ -187,7 +188,10 @@ async def model_metadata(
         versions=[model.version],
         platform=PLATFORM,
         inputs=[MetadataTensor(name=model.input_name, datatype=DATATYPE, shape=INPUT_SHAPE)],
-        outputs=[MetadataTensor(name=model.output_name, datatype=DATATYPE, shape=OUTPUT_SHAPE)],
+        outputs=[
+            MetadataTensor(name=name, datatype=DATATYPE, shape=shape)
+            for name, shape in zip(model.output_names, (OUTPUT_SHAPE, DIGIT_SCORE_SHAPE), strict=False)
+        ],
     )
 
 
@@ -268,13 +272,13 @@ def _requested_outputs(request: InferenceRequest, model: DigitModel) -> list[tup
     """(output name, as binary?) for each output to return; no `outputs` means all, as JSON by default."""
     default = _binary_flag(request.parameters, BINARY_DATA_OUTPUT, False, "request")
     if not request.outputs:
-        return [(model.output_name, default)]
+        return [(name, default) for name in model.output_names]
     selected: list[tuple[str, bool]] = []
     for output in request.outputs:
         where = f"output '{output.name}'"
-        if output.name != model.output_name:
+        if output.name not in model.output_names:
             raise ProtocolError(
-                f"unknown output '{output.name}'; model '{model.name}' has outputs ['{model.output_name}']"
+                f"unknown output '{output.name}'; model '{model.name}' has outputs {list(model.output_names)}"
             )
         if any(name == output.name for name, _ in selected):
             raise ProtocolError(f"{where} is requested twice")
@@ -297,7 +301,7 @@ def _run_inference(
     images = _read_input(request, binary, model, settings.max_batch)
     outputs = _requested_outputs(request, model)
 
-    probabilities, _ = model.classify(images)
+    results = model.classify(images).outputs
 
     header: dict[str, Any] = {"model_name": model.name, "model_version": model.version}
     if request.id is not None:
@@ -305,13 +309,14 @@ def _run_inference(
     header["outputs"] = []
     chunks: list[bytes] = []
     for name, as_binary in outputs:
-        tensor: dict[str, Any] = {"name": name, "datatype": DATATYPE, "shape": list(probabilities.shape)}
+        array = results[name]
+        tensor: dict[str, Any] = {"name": name, "datatype": DATATYPE, "shape": list(array.shape)}
         if as_binary:
-            chunk = tensor_to_binary(probabilities, DATATYPE)
+            chunk = tensor_to_binary(array, DATATYPE)
             tensor["parameters"] = {BINARY_DATA_SIZE: len(chunk)}
             chunks.append(chunk)
         else:
-            tensor["data"] = probabilities.ravel().tolist()
+            tensor["data"] = array.ravel().tolist()
         header["outputs"].append(tensor)
     content, json_length = encode_body(header, chunks)
     if json_length is None:
@@ -352,7 +357,11 @@ def _request_schema() -> dict[str, Any]:
         "minItems": 1,
     }
     defs["RequestInput"]["required"] = ["name", "shape", "datatype", "data"]  # JSON bodies carry the data
-    defs["RequestOutput"]["properties"]["name"] = {"type": "string", "enum": [contract.OUTPUT_NAME]}
+    defs["RequestOutput"]["properties"]["name"] = {
+        "type": "string",
+        "enum": [contract.OUTPUT_NAME, contract.DIGIT_SCORE_NAME],
+        "description": f"'{contract.DIGIT_SCORE_NAME}' only where the model has it (version 2 on)",
+    }
     schema["properties"]["inputs"]["maxItems"] = 1
     return _inline_refs(schema, defs)
 
