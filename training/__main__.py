@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROGRAM,
         description="Train the MNIST digits CNN with SGD, export it to ONNX with its model card. "
-        "The defaults reproduce the shipped model (models/digits/1/model.onnx).",
+        "The defaults reproduce the shipped model (models/digits/2/model.onnx).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     hints = typing.get_type_hints(TrainConfig)
@@ -190,8 +190,15 @@ def finish(config, data, train_split, val_split, trained, started) -> dict[str, 
         "data_sha256": data.sha256,
         "settings": config.to_json(),
         "test_loss": f"{test_loss:.6f}",
-        "members": str(len(trained)),
-        "best_epoch": json.dumps([m.result.best_epoch for m in trained]),
+        # Each member: its seed, best epoch and validation accuracy; "history" and "best_epoch" are the
+        # first member's (the page draws its learning curves).
+        "members": json.dumps(
+            [
+                {k: row[k] for k in ("seed", "best_epoch", "validation_accuracy", "train_seconds")}
+                for row in member_rows
+            ]
+        ),
+        "best_epoch": str(trained[0].result.best_epoch),
         "parameters": str(parameters),
         "temperature": f"{temperature:.4f}",
         "test_ece_before": f"{calibration['test_before']['ece']:.5f}",

@@ -8,14 +8,13 @@ written into the card, and broken versions are real broken files (truncated, wro
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from litestar.testing import TestClient
-from model_files import SHIPPED
+from model_files import SHIPPED, write_version
 
 from service.app import create_app
 from service.model import DigitModel
@@ -44,8 +43,7 @@ def make_app(shipped_model: DigitModel) -> Iterator[Callable[..., TestClient]]:
 
 @pytest.fixture
 def model_repository(tmp_path: Path) -> Path:
-    """A temp models/digits with version 1 = the shipped model file."""
+    """A temp models/digits with version 1 = the shipped graph (its card saying version 1)."""
     repository = tmp_path / "digits"
-    (repository / "1").mkdir(parents=True)
-    shutil.copy(SHIPPED, repository / "1" / "model.onnx")
+    write_version(repository, 1)
     return repository

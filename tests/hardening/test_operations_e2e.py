@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from model_files import SHIPPED, write_broken, write_version
+from model_files import write_broken, write_version
 
 from service.security import API_CSP
 
@@ -28,8 +28,7 @@ PIXELS = {"pixels": [0] * 784}
 
 def repository(tmp_path: Path) -> Path:
     repo = tmp_path / "models" / "digits"
-    (repo / "1").mkdir(parents=True)
-    shutil.copy(SHIPPED, repo / "1" / "model.onnx")
+    write_version(repo, 1)  # the shipped graph, its card saying version 1
     return repo
 
 

@@ -15,7 +15,7 @@ from service.settings import Settings
 
 @pytest.fixture(scope="session")
 def shipped_model() -> DigitModel:
-    """models/digits/1/model.onnx as the service loads it (the tests use the shipped model, nothing else)."""
+    """models/digits/2/model.onnx as the service loads it (the tests use the shipped model, nothing else)."""
     return DigitModel.load(Settings().model_path)
 
 

@@ -14,7 +14,7 @@ from contract import INPUT_NAME, MODEL_NAME, NUM_CLASSES, OUTPUT_NAME, REQUIRED_
 from training.data import MNIST_SHA256, REPO_ROOT
 
 MODEL_DIR = REPO_ROOT / "models" / "digits"
-SHIPPED = MODEL_DIR / "1" / "model.onnx"
+SHIPPED = MODEL_DIR / "2" / "model.onnx"
 
 
 @pytest.fixture(scope="module")
