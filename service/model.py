@@ -195,7 +195,7 @@ def check_contract(session: ort.InferenceSession, metadata: dict[str, str], path
         for output, shape in zip(outputs, shapes, strict=False):
             if output.type != "tensor(float)" or not _matches(_dims(output.shape), shape):
                 problems.append(
-                    f"output {output.name} {output.type} {output.shape} != tensor(float) {list(shape)}"
+                    f"output {output.type} {output.shape} != tensor(float) {list(shape)} ({output.name})"
                 )
     missing = [key for key in contract.REQUIRED_METADATA if key not in metadata]
     if missing:
