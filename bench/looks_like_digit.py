@@ -73,6 +73,8 @@ def main() -> int:
     (out_dir / report.REALISTIC).write_text(json.dumps(result, indent=2) + "\n")
     metrics = json.loads((out_dir / "metrics.json").read_text())
     print(f"wrote {out_dir / report.REALISTIC} and {report.write_card(metrics, out_dir, metrics['command'])}")
+    if report.update_readme(metrics, out_dir):
+        print(f"and the figures in {report.README}")
     return 0
 
 

@@ -256,6 +256,7 @@ def finish(config, data, train_split, val_split, trained, started) -> dict[str, 
         report.write_metrics(metrics, out_dir)
         report.write_figures(metrics, test.images, test.labels, probabilities, out_dir)
         report.write_card(metrics, out_dir, metrics["command"])
+        report.update_readme(metrics, out_dir)
     metrics["model_path"] = str(model_path)
     return metrics
 

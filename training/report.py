@@ -316,6 +316,9 @@ These pictures are drawn straight into the MNIST format.
             f"| {_pct(r['flagged'])} |"
             for name, r in realistic["sets"].items()
         )
+        renderers = ", ".join(realistic["renderers_of_non_digits"])
+        non_count, non_flagged = f"{realistic['non_digits']:,}", _pct(realistic["non_digits_flagged"])
+        non_kinds = " | ".join(f"{k} {_pct(r['flagged'])}" for k, r in realistic["non_digit_kinds"].items())
         text += f"""
 Through the service's preprocessing (`service.images.read_digit`, the pictures as users send them;
 written by `{realistic["command"]}` into `{REALISTIC}`):
@@ -323,6 +326,10 @@ written by `{realistic["command"]}` into `{REALISTIC}`):
 | pictures | images | accuracy | flagged as not a digit |
 |---|---|---|---|
 {rows}
+| **all realistic digits** | {realistic["digits"]:,} | | **{_pct(realistic["digits_flagged"])}** |
+| **held-out non-digits** (test seed and fonts; as {renderers}) | {non_count} | | **{non_flagged}** |
+
+Held-out non-digit pictures flagged, by kind: {non_kinds}.
 """
     return text
 
@@ -460,6 +467,50 @@ letters shaped like digits (O, l, S, Z, B, ...) were deliberately never counted 
     return path
 
 
+README_BEGIN = "<!-- model figures: written by python -m training.report from models/digits/metrics.json -->"
+README_END = "<!-- end of model figures -->"
+README = REPO_ROOT / "README.md"
+
+
+def readme_figures(metrics: dict[str, Any], realistic: dict[str, Any] | None) -> str:
+    """The paragraph of the repository README that quotes the shipped model's figures."""
+    c, d = metrics["calibration"], metrics.get("digit_score")
+    n = len(metrics["members"])
+    text = (
+        f"The shipped model (version {metrics['version']}, {n} CNN{'s' if n != 1 else ''} averaged in one "
+        f"graph): **{100 * metrics['test_accuracy']:.2f}%** on the official MNIST test set "
+        f"({metrics['test_images']:,} images, onnxruntime); expected calibration error on it "
+        f"{100 * c['test_before']['ece']:.2f}% before and {100 * c['test_after']['ece']:.2f}% after the "
+        f"temperature fitted on validation."
+    )
+    if d:
+        text += (
+            f" Its `digit_score` flags {_pct(d['test']['non_digits_flagged'])} of held-out synthetic "
+            f"non-digits and {_pct(d['test']['mnist_flagged'])} of the MNIST test digits"
+        )
+        if realistic and realistic.get("version") == metrics["version"]:
+            text += (
+                f"; through the service's preprocessing, {_pct(realistic['non_digits_flagged'])} of held-out "
+                f"non-digit pictures and {_pct(realistic['digits_flagged'])} of realistic digit pictures"
+            )
+        text += "."
+    return f"{README_BEGIN}\n{text} See [the model card](models/digits/README.md).\n{README_END}"
+
+
+def update_readme(metrics: dict[str, Any], out_dir: Path, readme: Path = README) -> bool:
+    """Replace the marked figures paragraph of the README, for the shipped model folder only."""
+    if out_dir.resolve() != DEFAULT_OUT_DIR.resolve() or not readme.is_file():
+        return False
+    text = readme.read_text()
+    start, end = text.find(README_BEGIN), text.find(README_END)
+    if start < 0 or end < start:
+        return False
+    realistic_path = out_dir / REALISTIC
+    realistic = json.loads(realistic_path.read_text()) if realistic_path.is_file() else None
+    readme.write_text(text[:start] + readme_figures(metrics, realistic) + text[end + len(README_END) :])
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     """python -m training.report [DIR]: write DIR/README.md again from DIR/metrics.json (and
     DIR/realistic.json, the service-side figures a later script measured), without training."""
@@ -468,6 +519,8 @@ def main(argv: list[str] | None = None) -> int:
     out_dir = Path((argv if argv is not None else sys.argv[1:] or [str(DEFAULT_OUT_DIR)])[0])
     metrics = json.loads((out_dir / "metrics.json").read_text())
     print(write_card(metrics, out_dir, metrics["command"]))
+    if update_readme(metrics, out_dir):
+        print(README)
     return 0
 
 
