@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from contract import DIGIT_SCORE_NAME, DIGIT_SCORE_THRESHOLD, MODEL_NAME, OPSET
-from training.config import TrainConfig
+from training.config import ConfigError, TrainConfig
 from training.data import DataError, load
 
 PROGRAM = "python -m training"
@@ -87,7 +87,7 @@ def run(config: TrainConfig) -> dict[str, Any]:
     train_split, val_split = data.train.subset(config.train_subset), data.val.subset(config.val_subset)
     if config.only_member is not None:
         if config.checkpoint_dir is None:
-            raise DataError("--only-member needs --checkpoint-dir: the folder the member is saved in")
+            raise ConfigError("--only-member needs --checkpoint-dir: the folder the member is saved in")
         member = members.get(config, config.only_member, data, train_split, val_split)
         return {
             "member": member.index,
@@ -376,6 +376,9 @@ def main(argv: list[str] | None = None) -> int:
         metrics = run(config)
     except DataError as error:
         print(f"{PROGRAM}: data error: {error}", file=sys.stderr)
+        return 2
+    except ConfigError as error:
+        print(f"{PROGRAM}: {error}", file=sys.stderr)
         return 2
     except _parity_error() as error:
         print(f"{PROGRAM}: export check failed: {error}", file=sys.stderr)

@@ -13,6 +13,10 @@ from typing import Any, ClassVar
 from training.data import DEFAULT_DATA_DIR, REPO_ROOT
 
 
+class ConfigError(ValueError):
+    """Settings that cannot run here or together (e.g. --device cuda without a GPU); the message says why."""
+
+
 def _help(text: str, **extra: Any) -> dict[str, Any]:
     return {"help": text, **extra}
 

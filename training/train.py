@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from contract import PIXEL_MAX
-from training.config import TrainConfig
+from training.config import ConfigError, TrainConfig
 from training.data import Split
 from training.models import build
 
@@ -92,12 +92,12 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
 
 def resolve_device(name: str) -> torch.device:
     """'auto': the GPU where torch sees one, else the CPU; 'cpu', 'cuda', 'cuda:1', ... as named.
-    Raises ValueError (a clear message) for a GPU that is not there."""
+    Raises ConfigError (a clear message) for a GPU that is not there."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {name}: torch sees no CUDA GPU here; use --device cpu or auto")
+        raise ConfigError(f"--device {name}: torch sees no CUDA GPU here; use --device cpu or auto")
     return device
 
 
