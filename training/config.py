@@ -71,7 +71,7 @@ class TrainConfig:
     shear: float = field(default=0.1, metadata=_help("max shear (tangent)"))
     translate: float = field(default=0.1, metadata=_help("max shift, fraction of the image size"))
     members: int = field(
-        default=3,
+        default=2,
         metadata=_help(
             "CNNs trained with seeds seed, seed+1, ... and averaged (their probabilities) inside the one "
             "exported graph"
