@@ -168,3 +168,17 @@ def test_full_run_refuses_to_write_a_model_that_fails_parity(tmp_path, monkeypat
     with pytest.raises(export.ParityError, match="not written"):
         run(tiny_config(out_dir=tmp_path, train_subset=256, val_subset=256, epochs=1))
     assert not (tmp_path / "2" / "model.onnx").exists()
+
+
+def test_members_trained_apart_are_loaded_not_retrained(tmp_path, tiny_config):
+    """--only-member K trains member K into --checkpoint-dir (members can train in parallel processes); the
+    full run then loads them, and the card says which were trained by the run itself."""
+    settings = {"checkpoint_dir": tmp_path / "members", "train_subset": 256, "val_subset": 256, "epochs": 1}
+    only = run(tiny_config(**settings, only_member=1, out_dir=tmp_path / "none"))
+    assert only["seed"] == 1
+    assert not only["loaded"]
+    assert not (tmp_path / "none").exists()  # no export, no report
+    metrics = run(tiny_config(**settings, out_dir=tmp_path / "out"))
+    assert [m["trained_by_this_run"] for m in metrics["members"]] == [True, False]
+    assert metrics["members"][1]["validation_accuracy"] == only["validation_accuracy"]
+    assert len(list((tmp_path / "members").glob("member-seed*.pt"))) == 2
