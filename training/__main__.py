@@ -271,9 +271,14 @@ def fit_digit_head(config, model, train_split, val_split, val_features, train_fo
     import torch
 
     from training import ensemble, negatives
+    from training.train import random_affine, to_tensor
 
     kinds = negatives.TRAIN_KINDS
-    digits = train_split.images[: config.head_digits]
+    clean = train_split.images[: config.head_digits]
+    # Half as many again, each under a random affine map of the training augmentation: digits as they vary.
+    generator = torch.Generator().manual_seed(SEED_HEAD_TRAIN)
+    warped = random_affine(to_tensor(clean[: len(clean) // 2]), config, generator)
+    digits = np.concatenate([clean, (warped * 255).round().clamp(0, 255).byte().squeeze(1).numpy()])
     printed, _ = negatives.printed_digits(config.head_printed, SEED_HEAD_TRAIN, train_fonts)
     fakes, _ = negatives.generate(kinds, config.head_negatives, SEED_HEAD_TRAIN, train_fonts)
     val_printed, _ = negatives.printed_digits(max(1, config.head_printed // 4), SEED_HEAD_VAL, train_fonts)

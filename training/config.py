@@ -88,19 +88,19 @@ class TrainConfig:
         ),
     )
     head_digits: int = field(
-        default=10_000, metadata=_help("MNIST training images the head sees as digits (the first N)")
+        default=20_000, metadata=_help("MNIST training images the head sees as digits (the first N)")
     )
     head_printed: int = field(
-        default=4_000, metadata=_help("printed digits (training fonts) the head sees as digits")
+        default=6_000, metadata=_help("printed digits (training fonts) the head sees as digits")
     )
     head_negatives: int = field(
-        default=2_000, metadata=_help("synthetic non-digits per kind for the head (validation: a quarter)")
+        default=4_000, metadata=_help("synthetic non-digits per kind for the head (validation: a quarter)")
     )
-    head_hidden: int = field(default=64, metadata=_help("hidden units of the head's MLP"))
-    head_epochs: int = field(default=30, metadata=_help("SGD passes over the head's training set"))
+    head_hidden: int = field(default=256, metadata=_help("hidden units of the head's MLP"))
+    head_epochs: int = field(default=40, metadata=_help("SGD passes over the head's training set"))
     head_lr: float = field(default=0.05, metadata=_help("peak learning rate of the head (cosine schedule)"))
     digit_quantile: float = field(
-        default=0.005,
+        default=0.003,
         metadata=_help(
             "share of validation digits (MNIST and printed) the threshold may flag as not a digit"
         ),

@@ -3,9 +3,9 @@ module that exports to one ONNX graph.
 
 - probabilities = softmax(log(mean_k softmax(z_k)) / T): the members' probabilities averaged, then
   sharpened or softened by one temperature T fitted on validation (``fit_temperature``).
-- digit_score = sigmoid(head(features)) where the features are the members' pooled penultimate
-  activations and the averaged log-probabilities before the temperature (so the head does not depend
-  on T). The head is a small MLP fitted with SGD on digits
+- digit_score = sigmoid(head(features)) where the features are the members' last feature maps,
+  averaged and maximized over the image per channel, and the averaged log-probabilities before the
+  temperature (so the head does not depend on T). The head is a small MLP fitted with SGD on digits
   (MNIST training images, printed digits) against synthetic non-digits (``training.negatives``) while
   the CNNs stay frozen; its bias is shifted so that the threshold chosen on validation sits at 0.5
   (``contract.DIGIT_SCORE_THRESHOLD``).
@@ -42,8 +42,14 @@ class Ensemble(nn.Module):
 
     def __init__(self, members: list[nn.Sequential], temperature: float = 1.0) -> None:
         super().__init__()
-        # Each member is Normalize, convolutions, pooling, Flatten, Linear: split off the last layer.
-        self.bodies = nn.ModuleList([member[:-1] for member in members])
+        # A CNN member ends in global average pooling, Flatten, Linear: keep its last feature map (the
+        # head reads its average and its maximum per channel), pool it as the member did, classify.
+        # Any other member (the linear model): everything before the last layer is its features.
+        self.pool_maps = all(
+            isinstance(m[-3], nn.AdaptiveAvgPool2d) and isinstance(m[-2], nn.Flatten) for m in members
+        )
+        cut = -3 if self.pool_maps else -1
+        self.bodies = nn.ModuleList([member[:cut] for member in members])
         self.classifiers = nn.ModuleList([member[-1] for member in members])
         self.register_buffer("inverse_temperature", torch.tensor(1.0 / temperature))
         self.head: DigitHead | None = None
@@ -57,13 +63,15 @@ class Ensemble(nn.Module):
 
     def parts(self, image: Tensor) -> tuple[Tensor, Tensor]:
         """(calibrated log-probabilities [N,10], head features [N,F])."""
-        pooled = [body(image) for body in self.bodies]
+        outs = [body(image) for body in self.bodies]
+        pooled = [x.mean(dim=(2, 3)) for x in outs] if self.pool_maps else outs
+        peaks = [x.amax(dim=(2, 3)) for x in outs] if self.pool_maps else []
         log_probs = torch.stack(
             [F.log_softmax(classify(x), dim=1) for classify, x in zip(self.classifiers, pooled, strict=True)]
         )
         averaged = torch.logsumexp(log_probs, dim=0) - math.log(len(self.bodies))
         calibrated = F.log_softmax(averaged * self.inverse_temperature, dim=1)
-        return calibrated, torch.cat([*pooled, averaged], dim=1)
+        return calibrated, torch.cat([*pooled, *peaks, averaged], dim=1)
 
     def forward(self, image: Tensor) -> Tensor | tuple[Tensor, Tensor]:
         calibrated, features = self.parts(image)

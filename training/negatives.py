@@ -30,7 +30,7 @@ FONT_DIRS = (Path("/usr/share/fonts"), Path("/usr/local/share/fonts"))
 # 4: y; 5: S s $; 6: b G; 8: B &; 9: g q a; 7: T) are not negatives.
 LETTERS = "ACEFHKMNPRVWXcdefhkmnprtvwx"
 SYMBOLS = "#%@*?+=<>{}"
-TRAIN_KINDS = ("letter", "symbol", "strokes", "scribble", "shape", "texture")
+TRAIN_KINDS = ("letter", "symbol", "strokes", "scribble", "shape", "texture", "blob", "lines")
 HELD_OUT_KINDS = ("star", "face", "arrow", "hatch")
 ALL_KINDS = TRAIN_KINDS + HELD_OUT_KINDS
 
@@ -171,6 +171,39 @@ def texture(rng: np.random.Generator, fonts: Sequence[Path | None]) -> Image.Ima
     return Image.fromarray((pixels * 255).astype(np.uint8))
 
 
+def blob(rng: np.random.Generator, fonts: Sequence[Path | None]) -> Image.Image:
+    """A filled smooth random blob (a smudge, a stain): a closed curve of random radii."""
+    image, draw = _canvas()
+    angles = np.linspace(0, 2 * np.pi, 64, endpoint=False)
+    harmonics = rng.normal(0, 1, (4, 2)) / np.arange(1, 5)[:, None] ** 1.5
+    radius = (
+        1
+        + sum(
+            h[0] * np.cos((k + 1) * angles) + h[1] * np.sin((k + 1) * angles) for k, h in enumerate(harmonics)
+        )
+        * 0.4
+    )
+    radius = np.clip(radius, 0.2, None) * rng.uniform(25, 45)
+    centre = rng.uniform(45, 67, 2)
+    draw.polygon(
+        [
+            (centre[0] + r * math.cos(a), centre[1] + r * math.sin(a))
+            for r, a in zip(radius, angles, strict=True)
+        ],
+        fill=255,
+    )
+    return image
+
+
+def lines(rng: np.random.Generator, fonts: Sequence[Path | None]) -> Image.Image:
+    """Two to five separate straight pen lines, crossing or not (a tick, a cross, a tally, a frame)."""
+    image, draw = _canvas()
+    width = _width(rng)
+    for _ in range(int(rng.integers(2, 6))):
+        draw.line(_points(rng, 2), fill=255, width=width)
+    return image
+
+
 def star(rng: np.random.Generator, fonts: Sequence[Path | None]) -> Image.Image:
     image, draw = _canvas()
     tips = int(rng.integers(5, 9))
@@ -240,6 +273,8 @@ DRAWERS: dict[str, Callable[[np.random.Generator, Sequence[Path | None]], Image.
     "scribble": scribble,
     "shape": shape,
     "texture": texture,
+    "blob": blob,
+    "lines": lines,
     "star": star,
     "face": face,
     "arrow": arrow,

@@ -289,9 +289,10 @@ def digit_score_section(metrics: dict[str, Any], realistic: dict[str, Any] | Non
     kinds = " | ".join(f"{k} {_pct(x)}" for k, x in t["flagged_by_kind"].items())
     hidden = metrics["settings"]["head_hidden"]
     text = f"""Output `{DIGIT_SCORE_NAME}` (float32 `[N, 1]`): a small MLP ({hidden} hidden units) on the
-members' pooled features and the averaged log-probabilities, fitted with SGD while the CNNs stay
-frozen, on {tr["mnist_digits"]:,} MNIST training digits and {tr["printed_digits"]:,} printed digits
-against {tr["non_digits"]:,} synthetic non-digits ({", ".join(tr["kinds"])}; `training/negatives.py`).
+members' last feature maps (mean and max per channel) and the averaged log-probabilities, fitted
+with SGD while the CNNs stay frozen, on {tr["mnist_digits"]:,} MNIST training digits (a third of them
+under random affine maps) and {tr["printed_digits"]:,} printed digits against {tr["non_digits"]:,}
+synthetic non-digits ({", ".join(tr["kinds"])}; `training/negatives.py`).
 Its bias is shifted so that the threshold chosen on validation (flag at most
 {100 * metrics["settings"]["digit_quantile"]:g}% of the validation digits) sits at
 {d["threshold"]:g}: `looks_like_digit = digit_score >= {d["threshold"]:g}`.

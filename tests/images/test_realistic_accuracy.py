@@ -18,7 +18,8 @@ noisy paper, JPEG) have no MNIST counterpart and must reach PRINTED_MIN.
 Measured with the v1 model (99.65% on the full test set), on these 1000 digits: clean 99.8%;
 through to_mnist 99.8%; paper_photo 99.8%; pen_photo 99.0%; paper_on_table 99.3%; canvas_export
 99.7%; jpeg_white_on_black 99.7%; printed 99.5% (630 pictures, 21 fonts; Pillow's default font
-reads its flagged "1" as 7). Cost: about 40 s of CPU (the renderings are most of it).
+reads its flagged "1" as 7). Version 2's figures are in models/digits/realistic.json (written by
+bench/looks_like_digit.py) and its card. Cost: about 40 s of CPU (the renderings are most of it).
 """
 
 from __future__ import annotations
