@@ -125,7 +125,7 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
 
 @pytest.fixture(scope="session")
 def shipped_model() -> DigitModel:
-    """models/digits/1/model.onnx as the service loads it, once for the whole suite."""
+    """models/digits/2/model.onnx as the service loads it, once for the whole suite."""
     from service.model import DigitModel
 
     return DigitModel.load(SHIPPED_MODEL)

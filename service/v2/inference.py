@@ -43,6 +43,7 @@ UNSUPPORTED_PARAMETERS = {
 # The contract's shapes with the dynamic batch dimension written as the protocol's -1.
 INPUT_SHAPE = [-1 if dim is None else dim for dim in contract.INPUT_SHAPE]
 OUTPUT_SHAPE = [-1 if dim is None else dim for dim in contract.OUTPUT_SHAPE]
+DIGIT_SCORE_SHAPE = [-1 if dim is None else dim for dim in contract.DIGIT_SCORE_SHAPE]
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,10 @@ def model_metadata(model: DigitModel) -> ModelMetadata:
         versions=[model.version],
         platform=PLATFORM,
         inputs=[MetadataTensor(name=model.input_name, datatype=DATATYPE, shape=INPUT_SHAPE)],
-        outputs=[MetadataTensor(name=model.output_name, datatype=DATATYPE, shape=OUTPUT_SHAPE)],
+        outputs=[
+            MetadataTensor(name=name, datatype=DATATYPE, shape=shape)
+            for name, shape in zip(model.output_names, (OUTPUT_SHAPE, DIGIT_SCORE_SHAPE), strict=False)
+        ],
     )
 
 
@@ -174,13 +178,13 @@ def requested_outputs(request: InferenceRequest, model: DigitModel) -> list[tupl
     """(output name, as binary?) for each output to return; no `outputs` means all, as JSON by default."""
     default = binary_flag(request.parameters, BINARY_DATA_OUTPUT, False, "request")
     if not request.outputs:
-        return [(model.output_name, default)]
+        return [(name, default) for name in model.output_names]
     selected: list[tuple[str, bool]] = []
     for output in request.outputs:
         where = f"output '{output.name}'"
-        if output.name != model.output_name:
+        if output.name not in model.output_names:
             raise ProtocolError(
-                f"unknown output '{output.name}'; model '{model.name}' has outputs ['{model.output_name}']"
+                f"unknown output '{output.name}'; model '{model.name}' has outputs {list(model.output_names)}"
             )
         if any(name == output.name for name, _ in selected):
             raise ProtocolError(f"{where} is requested twice")
@@ -203,15 +207,25 @@ def infer(
     ``recorder`` when it is on."""
     images = read_input(request, binary, model, max_batch)
     outputs = requested_outputs(request, model)
-    probabilities, _ = model.classify(images)
-    ids = [new_prediction_id() for _ in range(len(probabilities))]
+    answer = model.classify(images)
+    ids = [new_prediction_id() for _ in range(len(answer.labels))]
     if recorder is not None:
         pixels = images[:, 0] * contract.PIXEL_MAX
-        recorder.record(route, ids, pixels, probabilities, model.name, model.version)
+        recorder.record(
+            route,
+            ids,
+            pixels,
+            answer.probabilities,
+            model.name,
+            model.version,
+            [bool(x) for x in answer.looks_like_digit],
+        )
     return InferenceResult(
         model_name=model.name,
         model_version=model.version,
         id=request.id,
-        outputs=[OutputTensor(name, DATATYPE, probabilities, as_binary) for name, as_binary in outputs],
+        outputs=[
+            OutputTensor(name, DATATYPE, answer.outputs[name], as_binary) for name, as_binary in outputs
+        ],
         prediction_ids=ids,
     )
