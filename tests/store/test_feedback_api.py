@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 from litestar.testing import TestClient
+from repo_files import SHIPPED_MODEL
 from sqlalchemy import select
 
 from service.app import create_app
@@ -24,6 +25,8 @@ from service.store.schema import samples
 ONE = [[0] * 28 for _ in range(28)]
 for row in range(4, 24):
     ONE[row][13] = ONE[row][14] = 255
+
+VERSION = SHIPPED_MODEL.parent.name  # the served model's version
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +91,8 @@ def test_ids_in_body_and_header_and_stored(client: TestClient, store_url: str) -
     assert np.array_equal(picture, np.array(ONE, dtype=np.uint8))  # exactly what the model saw
     assert np.array_equal(np.frombuffer(stored[v2_ids[0]].pixels, dtype=np.uint8).reshape(28, 28), picture)
     assert stored[pid].predicted == one.json()["label"]
-    assert stored[pid].looks_like_digit is None  # the model does not say (yet): nullable
+    assert stored[pid].looks_like_digit is one.json()["looks_like_digit"]
+    assert stored[v2_ids[0]].looks_like_digit is not None  # V2 answers carry the flag too
     assert '"feedback": true' in client.get("/").text  # the page offers corrections
 
 
@@ -151,12 +155,12 @@ def test_feedback_updates_and_the_summary_follows(client: TestClient) -> None:
     deadline = time.monotonic() + 10  # the figures on /metrics come from the database, cached briefly
     while time.monotonic() < deadline:
         text = client.get("/metrics").text
-        if 'digits_feedback_accuracy{model="digits",version="1"} 1.0' in text:
+        if f'digits_feedback_accuracy{{model="digits",version="{VERSION}"}} 1.0' in text:
             break
         time.sleep(0.1)
-    assert 'digits_feedback_accuracy{model="digits",version="1"} 1.0' in text
-    assert 'digits_feedback_samples{kind="labelled",model="digits",version="1"} 1.0' in text
-    assert 'digits_store_rows{model="digits",version="1"} 1.0' in text
+    assert f'digits_feedback_accuracy{{model="digits",version="{VERSION}"}} 1.0' in text
+    assert f'digits_feedback_samples{{kind="labelled",model="digits",version="{VERSION}"}} 1.0' in text
+    assert f'digits_store_rows{{model="digits",version="{VERSION}"}} 1.0' in text
 
 
 OLD_ID = "0" * 32  # made in 1970: no waiting for it

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from repo_files import SHIPPED_MODEL
 
 from service.store import database, queries
 
@@ -23,6 +24,8 @@ ONE = [[255 if 4 <= r < 24 and c in (13, 14) else 0 for c in range(28)] for r in
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
 pytestmark = pytest.mark.e2e
+
+VERSION = SHIPPED_MODEL.parent.name  # the served model's version
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -66,7 +69,7 @@ def test_two_workers_store_every_prediction_and_take_feedback(start_server, empt
         assert (version["labelled"], version["correct"]) == (10, 0)
         assert version["confusion"][7][1] == 10
         deadline = time.monotonic() + 15
-        while 'kind="labelled",model="digits",version="1"} 10.0' not in client.get("/metrics").text:
+        while f'kind="labelled",model="digits",version="{VERSION}"}} 10.0' not in client.get("/metrics").text:
             assert time.monotonic() < deadline, client.get("/metrics").text
             time.sleep(0.2)
 

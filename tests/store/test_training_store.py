@@ -32,8 +32,9 @@ def corrected_store(tmp_path_factory: pytest.TempPathFactory) -> str:
     database.migrate(engine)
     model = DigitModel.load(Settings().model_path)
     pixels = np.stack([ONE] * 9)
-    probabilities, labels = model.classify(contract.to_model_input(pixels))
-    assert set(labels.tolist()) == {1}
+    answer = model.classify(contract.to_model_input(pixels))
+    probabilities = answer.probabilities
+    assert set(answer.labels.tolist()) == {1}
     ids = [new_prediction_id() for _ in range(9)]
     writer = SampleWriter(engine)
     writer.start()
