@@ -20,6 +20,8 @@ import httpx
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# In-process apps (TestClient) serve no gRPC; every spawned server gets its own free gRPC port instead.
+os.environ.setdefault("DIGITS_GRPC_PORT", "0")
 STARTUP_TIMEOUT = 60.0  # seconds; generous for a loaded CI machine (a cold start takes ~1-2 s)
 
 
@@ -30,10 +32,11 @@ def free_port() -> int:
 
 
 class LiveServer(str):
-    """The base URL of a running ``python -m service``, plus its process, port and log file."""
+    """The base URL of a running ``python -m service``, plus its process, ports and log file."""
 
     process: subprocess.Popen[bytes]
     port: int
+    grpc_port: int
     log_path: Path
 
     def log(self) -> str:
@@ -45,7 +48,13 @@ def spawn(
 ) -> LiveServer:
     """Start ``python -m service --port <free> *args``; wait for /readyz unless told not to."""
     port = free_port()
-    environment = {**os.environ, "DIGITS_HOST": "127.0.0.1", "DIGITS_WORKERS": "1", **(env or {})}
+    environment = {
+        **os.environ,
+        "DIGITS_HOST": "127.0.0.1",
+        "DIGITS_WORKERS": "1",
+        "DIGITS_GRPC_PORT": str(free_port()),
+        **(env or {}),
+    }
     with log_path.open("wb") as log_file:  # a file, not a pipe: a chatty server can never block on it
         process = subprocess.Popen(
             [sys.executable, "-m", "service", "--port", str(port), *args],
@@ -56,6 +65,7 @@ def spawn(
         )
     server = LiveServer(f"http://127.0.0.1:{port}")
     server.process, server.port, server.log_path = process, port, log_path
+    server.grpc_port = int(environment["DIGITS_GRPC_PORT"])
     if wait_ready:
         wait_until_ready(server)
     return server

@@ -56,7 +56,9 @@ class ResponseOutput(BaseModel):
     shape: list[int]
     datatype: str
     parameters: Parameters | None = None
-    data: list[float] | None = None
+    data: list[float | str] | None = Field(
+        default=None, description="Row-major elements; BYTES elements (classification) as text."
+    )
 
 
 class InferenceResponse(BaseModel):
@@ -99,3 +101,43 @@ class ErrorResponse(BaseModel):
     """Every failed V2 request answers this shape, as the protocol requires."""
 
     error: str
+
+
+class ServerLive(BaseModel):
+    """`GET /v2/health/live`."""
+
+    live: bool
+
+
+class ServerReady(BaseModel):
+    """`GET /v2/health/ready`."""
+
+    ready: bool
+
+
+class ModelReady(BaseModel):
+    """`GET /v2/models/{name}/ready`."""
+
+    name: str
+    ready: bool
+
+
+class RepositoryIndexRequest(BaseModel):
+    """`POST /v2/repository/index` (the body may be empty)."""
+
+    ready: bool = Field(False, description="Only the models ready for inference.")
+
+
+class RepositoryIndexEntry(BaseModel):
+    """One model version of the repository index."""
+
+    name: str
+    version: str
+    state: str = Field(description="READY (served) or UNAVAILABLE")
+    reason: str
+
+
+class RepositoryLoadRequest(BaseModel):
+    """`POST /v2/repository/models/{name}/load` or `/unload` (the body may be empty)."""
+
+    parameters: Parameters = Field(default_factory=dict)
