@@ -57,7 +57,7 @@ def _field_json(field: FieldDescriptor, value: Any) -> Any:
     if field.message_type is not None and field.message_type.GetOptions().map_entry:
         value_field = field.message_type.fields_by_name["value"]
         return {key: _value_json(value_field, item) for key, item in value.items()}
-    if field.label == FieldDescriptor.LABEL_REPEATED:
+    if field.is_repeated:
         return [_value_json(field, item) for item in value]
     return _value_json(field, value)
 
