@@ -122,3 +122,19 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
     yield _start
     for server in started:
         stop(server)
+
+
+@pytest.fixture(scope="module")
+def start_module_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., LiveServer]]:
+    """As ``start_server``, for a server the whole test module shares (stopped after the module)."""
+    started: list[LiveServer] = []
+    folder = tmp_path_factory.mktemp("module_server")
+
+    def _start(*args: str, env: dict[str, str] | None = None, wait_ready: bool = True) -> LiveServer:
+        server = spawn(folder / f"server{len(started)}.log", *args, env=env, wait_ready=wait_ready)
+        started.append(server)
+        return server
+
+    yield _start
+    for server in started:
+        stop(server)
