@@ -7,11 +7,12 @@ from one client process. Each cell: a warm-up, then ``--seconds`` of load; per c
 images/s, latency p50/p99 and errors. Cells are interleaved by transport (gRPC, binary, JSON for each
 batch and concurrency), so background load on the shared machine spreads over them. The client
 shares the machine's cores with the server, so the figures compare transports, not peak capacity.
-Raw results: bench/results/v2-transports-<time>.json and v2-transports-latest.json;
-``--report`` prints docs/benchmarks.md's table from the latest file.
+Raw results: bench/results/v2-transports-<time>.json and v2-transports-latest.json; the table between
+docs/benchmarks.md's ``<!-- generated:v2-transports -->`` markers is rewritten from that file (also by
+``--report``, without a run).
 
     .venv/bin/python bench/v2_transports.py             # ~1 minute on 2 cores
-    .venv/bin/python bench/v2_transports.py --report
+    .venv/bin/python bench/v2_transports.py --report    # the table again, from the latest file
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import datetime as dt
 import json
 import os
 import platform
+import re
 import socket
 import subprocess
 import sys
@@ -35,6 +37,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
 LATEST = RESULTS / "v2-transports-latest.json"
+DOC = REPO / "docs" / "benchmarks.md"
+BLOCK = re.compile(r"(<!-- generated:v2-transports -->\n).*?(<!-- /generated:v2-transports -->)", re.S)
 TRANSPORTS = ("grpc", "http-binary", "http-json")
 BATCHES = (1, 64)
 CONCURRENCY = (1, 32)
@@ -149,7 +153,9 @@ def report(path: Path) -> str:
     data = json.loads(path.read_text())
     lines = [
         f"Run {data['started']} on {data['machine']['cpus']} CPUs ({data['machine']['python']}), "
-        f"{data['settings']['seconds']} s per cell after a {data['settings']['warmup']} s warm-up:",
+        f"{data['settings']['seconds']} s per cell after a {data['settings']['warmup']} s warm-up; "
+        f"load average at the end {', '.join(f'{x:.1f}' for x in data['machine']['load'])} "
+        "(the machine is shared):",
         "",
         "| batch | c | transport | requests/s | images/s | p50 ms | p99 ms | errors |",
         "|---:|---:|---|---:|---:|---:|---:|---:|",
@@ -160,7 +166,18 @@ def report(path: Path) -> str:
             f"| {cell['requests_per_s']:,.0f} | {cell['images_per_s']:,.0f} "
             f"| {cell['p50_ms']} | {cell['p99_ms']} | {cell['errors']} |"
         )
+    lines.append(f"\nSource: `{path.relative_to(REPO)}`.")
     return "\n".join(lines)
+
+
+def write_report(path: Path) -> None:
+    """Print the table and put it between the markers in docs/benchmarks.md."""
+    table = report(path)
+    print(table)
+    text = DOC.read_text()
+    if BLOCK.search(text):
+        DOC.write_text(BLOCK.sub(lambda m: m.group(1) + table + "\n" + m.group(2), text))
+        print(f"updated {DOC.relative_to(REPO)}")
 
 
 def main() -> None:
@@ -170,7 +187,7 @@ def main() -> None:
     cli.add_argument("--report", action="store_true", help="print the table of the latest results")
     args = cli.parse_args()
     if args.report:
-        print(report(LATEST))
+        write_report(LATEST)
         return
     http_port, grpc_port = free_port(), free_port()
     server = start_server(http_port, grpc_port)
@@ -190,7 +207,7 @@ def main() -> None:
     stamp = started.replace("-", "").replace(":", "")
     for path in (RESULTS / f"v2-transports-{stamp}.json", LATEST):
         path.write_text(json.dumps(data, indent=2) + "\n")
-    print(report(LATEST))
+    write_report(LATEST)
 
 
 if __name__ == "__main__":
