@@ -45,6 +45,7 @@ from service.v2.inference import InferenceResult, check_model
 from service.v2.model_config import model_config
 from service.v2.statistics import InferenceTimer, statistics
 
+SERVICE_NAME = service_pb2.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name
 log = logging.getLogger("service.grpc")
 access_log = logging.getLogger("service.access")
 
@@ -228,6 +229,8 @@ class InferenceServicer(service_pb2_grpc.GRPCInferenceServiceServicer):
             fields = {
                 "transport": "grpc",
                 "method": name,
+                "path": f"/{SERVICE_NAME}/{name}",  # what the HTTP/2 request named
+                "route": f"/{SERVICE_NAME}/{name}",
                 "status": code.name,
                 "latency_ms": round(seconds * 1000, 3),
                 "client": _client(context),

@@ -25,7 +25,7 @@ from litestar.enums import HttpMethod, MediaType
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import ResponseSpec
 from litestar.openapi.spec import Example
-from litestar.params import HeaderParameter, PathParameter, RawBody
+from litestar.params import HeaderParameter, JSONBody, PathParameter, RawBody
 
 import contract
 from service.errors import log_internal_error
@@ -232,7 +232,7 @@ async def model_statistics(
 async def repository_index(
     model: NamedDependency[DigitModel],
     settings: NamedDependency[Settings],
-    data: RepositoryIndexRequest | None = None,
+    data: JSONBody[RepositoryIndexRequest | None] = None,
 ) -> list[RepositoryIndexEntry]:
     """Every version this server knows and its state (READY: served; UNAVAILABLE: not served)."""
     ready_only = data.ready if data is not None else False
@@ -252,7 +252,7 @@ async def repository_load(
     model: NamedDependency[DigitModel],
     settings: NamedDependency[Settings],
     model_name: ModelName,
-    data: RepositoryLoadRequest | None = None,
+    data: JSONBody[RepositoryLoadRequest | None] = None,
 ) -> Response[bytes]:
     """The reload of /admin/reload: the newest valid version serves from now on (needs DIGITS_API_KEY)."""
     parameters = data.parameters if data is not None else {}
@@ -271,7 +271,7 @@ async def repository_unload(
     model: NamedDependency[DigitModel],
     settings: NamedDependency[Settings],
     model_name: ModelName,
-    data: RepositoryLoadRequest | None = None,
+    data: JSONBody[RepositoryLoadRequest | None] = None,
 ) -> None:
     """Always refused with 400 (this server serves its one model until it stops)."""
     del data  # Triton's unload_dependents parameter: nothing depends on the digits model

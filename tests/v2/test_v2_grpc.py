@@ -7,7 +7,9 @@ of bad request answered with the right status code and a clear message, the serv
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
+from typing import Any
 
 import grpc
 import httpx
@@ -241,10 +243,23 @@ def test_malformed_messages(
     assert client.is_server_ready()
 
 
-def test_grpc_calls_are_counted_in_metrics(client: triton.InferenceServerClient, v2_server: V2Server) -> None:
+def test_grpc_calls_are_counted_in_metrics_and_logged(
+    client: triton.InferenceServerClient, v2_server: V2Server, live_server: Any
+) -> None:
     client.is_server_live()
     with pytest.raises(InferenceServerException):
         client.infer("digits", [image(_ok_batch(), name="pixels")])
     text = httpx.get(f"{v2_server.url}/metrics").text
     assert 'digits_grpc_requests_total{code="OK",method="ServerLive"}' in text
     assert 'digits_grpc_requests_total{code="INVALID_ARGUMENT",method="ModelInfer"}' in text
+    lines = [json.loads(line) for line in live_server.log().splitlines() if line.startswith("{")]
+    calls = [
+        line for line in lines if line.get("logger") == "service.access" and line.get("transport") == "grpc"
+    ]
+    invalid = [
+        line for line in calls if line["method"] == "ModelInfer" and line["status"] == "INVALID_ARGUMENT"
+    ]
+    assert invalid
+    assert invalid[-1]["path"] == "/inference.GRPCInferenceService/ModelInfer"
+    assert invalid[-1]["client"] == "127.0.0.1"
+    assert invalid[-1]["latency_ms"] >= 0

@@ -57,8 +57,13 @@ def listening_ports(process: psutil.Process) -> set[int]:
 
 
 def test_every_worker_listens_on_the_grpc_port(server: Any) -> None:
-    children = psutil.Process(server.process.pid).children()
-    serving = [child for child in children if server.grpc_port in listening_ports(child)]
+    deadline = time.monotonic() + 60  # /readyz answered from one worker; the other may still start
+    while True:
+        children = psutil.Process(server.process.pid).children()
+        serving = [child for child in children if server.grpc_port in listening_ports(child)]
+        if len(serving) == 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     assert len(serving) == 2, [child.cmdline() for child in children]
 
 
