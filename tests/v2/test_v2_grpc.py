@@ -263,3 +263,9 @@ def test_grpc_calls_are_counted_in_metrics_and_logged(
     assert invalid[-1]["path"] == "/inference.GRPCInferenceService/ModelInfer"
     assert invalid[-1]["client"] == "127.0.0.1"
     assert invalid[-1]["latency_ms"] >= 0
+
+
+def test_a_busy_grpc_port_stops_startup_with_one_clear_line(start_server: Any, live_server: Any) -> None:
+    taken = start_server(env={"DIGITS_GRPC_PORT": str(live_server.grpc_port)}, wait_ready=False)
+    assert taken.process.wait(60) == 2
+    assert f"the gRPC port 127.0.0.1:{live_server.grpc_port} is not free" in taken.log()
