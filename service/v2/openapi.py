@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 from litestar.enums import MediaType
 from litestar.openapi import ResponseSpec
-from litestar.openapi.spec import OpenAPIMediaType, RequestBody, Schema
+from litestar.openapi.spec import OpenAPIMediaType, Reference, RequestBody, Schema
 
 import contract
 from service.openapi import GuardedOperation
@@ -29,6 +29,16 @@ class V2PublicOperation(V2Operation):
     """V2 health: open without a key."""
 
     public: ClassVar[bool] = True
+
+
+@dataclass
+class OptionalBodyOperation(V2Operation):
+    """A V2 operation whose JSON body may be left out (Triton's repository API: an empty POST)."""
+
+    def __post_init__(self) -> None:
+        if self.request_body is not None and not isinstance(self.request_body, Reference):
+            self.request_body.required = False
+        super().__post_init__()
 
 
 ERROR_RESPONSES = {

@@ -51,6 +51,7 @@ from service.v2.openapi import (
     ERROR_RESPONSES,
     INFER_RESPONSES,
     InferOperation,
+    OptionalBodyOperation,
     V2Operation,
     V2PublicOperation,
 )
@@ -61,6 +62,7 @@ from service.v2.schemas import (
     RepositoryIndexEntry,
     RepositoryIndexRequest,
     RepositoryLoadRequest,
+    RepositoryLoadResponse,
     ServerLive,
     ServerMetadata,
     ServerReady,
@@ -224,7 +226,7 @@ async def model_statistics(
 
 @post(
     "/repository/index",
-    operation_class=V2Operation,
+    operation_class=OptionalBodyOperation,
     summary="Model repository index",
     status_code=200,
     responses=ERROR_RESPONSES,
@@ -242,7 +244,7 @@ async def repository_index(
 
 @post(
     "/repository/models/{model_name:str}/load",
-    operation_class=V2Operation,
+    operation_class=OptionalBodyOperation,
     summary="Load (reload) a model",
     status_code=200,
     responses={**ERROR_RESPONSES, 403: ResponseSpec(ErrorResponse, description="No API key configured")},
@@ -253,16 +255,17 @@ async def repository_load(
     settings: NamedDependency[Settings],
     model_name: ModelName,
     data: JSONBody[RepositoryLoadRequest | None] = None,
-) -> Response[bytes]:
-    """The reload of /admin/reload: the newest valid version serves from now on (needs DIGITS_API_KEY)."""
+) -> RepositoryLoadResponse:
+    """The reload of /admin/reload: the newest valid version serves from now on (needs DIGITS_API_KEY).
+    Answers KServe's `{"name", "load": true}` (Triton's clients read only the status)."""
     parameters = data.parameters if data is not None else {}
     await v2_repository.load(request.app.state.reloader, model, settings, model_name, parameters)
-    return Response(b"", status_code=200, media_type=MediaType.TEXT)
+    return RepositoryLoadResponse(name=model_name, load=True)
 
 
 @post(
     "/repository/models/{model_name:str}/unload",
-    operation_class=V2Operation,
+    operation_class=OptionalBodyOperation,
     summary="Unload a model (refused)",
     status_code=200,
     responses={**ERROR_RESPONSES, 403: ResponseSpec(ErrorResponse, description="No API key configured")},

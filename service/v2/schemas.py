@@ -141,3 +141,10 @@ class RepositoryLoadRequest(BaseModel):
     """`POST /v2/repository/models/{name}/load` or `/unload` (the body may be empty)."""
 
     parameters: Parameters = Field(default_factory=dict)
+
+
+class RepositoryLoadResponse(BaseModel):
+    """A model (re)loaded: KServe's answer to `POST /v2/repository/models/{name}/load`."""
+
+    name: str
+    load: bool
