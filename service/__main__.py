@@ -23,6 +23,7 @@ from service.settings import Settings, env_for
 
 EXIT_BAD_SETTINGS = 2
 EXIT_BAD_MODEL = 2
+WORKER_START_TIMEOUT = 60  # seconds
 
 
 def parser() -> argparse.ArgumentParser:
@@ -117,7 +118,15 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     try:
         # uvicorn's supervisor: one listening socket shared by the workers, rolling restarts on SIGHUP
-        uvicorn.run("service.app:create_app", factory=True, workers=settings.workers, **common)
+        # A new worker must answer within WORKER_START_TIMEOUT during a rolling restart (uvicorn's default,
+        # 5 s, aborted reloads on a busy 2-core machine: a worker imports, loads and self-tests the model).
+        uvicorn.run(
+            "service.app:create_app",
+            factory=True,
+            workers=settings.workers,
+            timeout_worker_healthcheck=WORKER_START_TIMEOUT,
+            **common,
+        )
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 # The protocol's $parameters: "name": $string | $number | $boolean. Clients add their own keys
 # (tritonclient sends e.g. "priority", "sequence_id"), so unknown keys are kept and ignored.
@@ -125,7 +125,7 @@ class ModelReady(BaseModel):
 class RepositoryIndexRequest(BaseModel):
     """`POST /v2/repository/index` (the body may be empty)."""
 
-    ready: bool = Field(False, description="Only the models ready for inference.")
+    ready: StrictBool = Field(False, description="Only the models ready for inference.")
 
 
 class RepositoryIndexEntry(BaseModel):

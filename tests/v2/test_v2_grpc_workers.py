@@ -16,6 +16,7 @@ import numpy as np
 import psutil
 import pytest
 import tritonclient.grpc as triton
+import tritonclient.http as triton_http
 from hardening.model_files import write_version  # tests/ is on sys.path (its conftest.py)
 from tritonclient.utils import InferenceServerException
 
@@ -56,15 +57,18 @@ def listening_ports(process: psutil.Process) -> set[int]:
     return {c.laddr.port for c in connections("tcp") if c.status == psutil.CONN_LISTEN}
 
 
+def grpc_workers(server: Any) -> list[psutil.Process]:
+    children = psutil.Process(server.process.pid).children()
+    return [child for child in children if server.grpc_port in listening_ports(child)]
+
+
 def test_every_worker_listens_on_the_grpc_port(server: Any) -> None:
     deadline = time.monotonic() + 60  # /readyz answered from one worker; the other may still start
-    while True:
-        children = psutil.Process(server.process.pid).children()
-        serving = [child for child in children if server.grpc_port in listening_ports(child)]
-        if len(serving) == 2 or time.monotonic() > deadline:
-            break
+    while len(grpc_workers(server)) < 2 and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert len(serving) == 2, [child.cmdline() for child in children]
+    assert len(grpc_workers(server)) == 2, [
+        child.cmdline() for child in psutil.Process(server.process.pid).children()
+    ]
 
 
 def test_the_api_key_guards_grpc(client: triton.InferenceServerClient) -> None:
@@ -101,16 +105,29 @@ def test_repository_load_is_the_reload(
     ]
     write_version(repository, 2)
     client.load_model("digits", headers=AUTH)  # several workers: the supervisor replaces them
-    wait_for = 60.0
+    wait_for = 150.0  # two workers replaced one after the other; a worker start took 20 s on a busy machine
     deadline = time.monotonic() + wait_for
     while time.monotonic() < deadline:
-        try:
-            if client.get_model_metadata("digits", headers=AUTH).versions == ["2"]:
-                break
-        except InferenceServerException:
-            pass
+        new_workers = server.log().count('"msg": "model loaded", "model": "digits", "version": "2"')
+        if new_workers == 2 and len(grpc_workers(server)) == 2:  # both replaced, the old ones gone
+            break
+        time.sleep(0.2)
     else:
         pytest.fail(f"version 2 was not served within {wait_for} s:\n{server.log()}")
+    for _ in range(4):
+        with triton.InferenceServerClient(url=f"127.0.0.1:{server.grpc_port}") as fresh:
+            assert fresh.get_model_metadata("digits", headers=AUTH).versions == ["2"]
+    with triton_http.InferenceServerClient(url=server.removeprefix("http://")) as http:
+        http.load_model("digits", headers=AUTH)  # nothing newer now: loads nothing, answers 200
+        assert http.get_model_repository_index(headers=AUTH) == [
+            {"name": "digits", "version": "2", "state": "READY", "reason": ""},
+            {
+                "name": "digits",
+                "version": "1",
+                "state": "UNAVAILABLE",
+                "reason": "this server serves only the newest valid version (2)",
+            },
+        ]
     with pytest.raises(InferenceServerException) as info:
         client.load_model("digits", headers=AUTH, config='{"name": "digits"}')
     assert info.value.status() == "StatusCode.INVALID_ARGUMENT"
