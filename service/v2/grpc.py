@@ -57,6 +57,7 @@ STATUS_CODES = {
     404: grpc.StatusCode.NOT_FOUND,
     413: grpc.StatusCode.RESOURCE_EXHAUSTED,
     415: grpc.StatusCode.INVALID_ARGUMENT,
+    501: grpc.StatusCode.UNIMPLEMENTED,
     503: grpc.StatusCode.UNAVAILABLE,
 }
 # The typed contents field that carries each datatype (FP16 has none: it must come as raw contents).
@@ -195,6 +196,17 @@ def rpc(*, public: bool = False) -> Callable[[Handler], Handler]:
         return call
 
     return decorate
+
+
+def unsupported(name: str, what: str) -> Handler:
+    """An RPC of the service this server does not implement: UNIMPLEMENTED, logged as any call (the
+    generated base class would raise NotImplementedError, which grpc logs as an unexpected error)."""
+
+    async def refuse(self: InferenceServicer, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        raise ProtocolError(f"{what} is not supported by this server (see its metadata's extensions)", 501)
+
+    refuse.__name__ = name
+    return rpc()(refuse)
 
 
 class InferenceServicer(service_pb2_grpc.GRPCInferenceServiceServicer):
@@ -343,6 +355,16 @@ class InferenceServicer(service_pb2_grpc.GRPCInferenceServiceServicer):
     ) -> service_pb2.RepositoryModelUnloadResponse:
         v2_repository.unload(self.model, self.settings, request.model_name)
         return service_pb2.RepositoryModelUnloadResponse()
+
+    ModelStreamInfer = unsupported("ModelStreamInfer", "streaming inference")
+    SystemSharedMemoryStatus = unsupported("SystemSharedMemoryStatus", "the shared memory extension")
+    SystemSharedMemoryRegister = unsupported("SystemSharedMemoryRegister", "the shared memory extension")
+    SystemSharedMemoryUnregister = unsupported("SystemSharedMemoryUnregister", "the shared memory extension")
+    CudaSharedMemoryStatus = unsupported("CudaSharedMemoryStatus", "the CUDA shared memory extension")
+    CudaSharedMemoryRegister = unsupported("CudaSharedMemoryRegister", "the CUDA shared memory extension")
+    CudaSharedMemoryUnregister = unsupported("CudaSharedMemoryUnregister", "the CUDA shared memory extension")
+    TraceSetting = unsupported("TraceSetting", "the trace extension")
+    LogSettings = unsupported("LogSettings", "the logging extension")
 
 
 def server_options(settings: Settings) -> list[tuple[str, int]]:

@@ -7,7 +7,8 @@ from typing import Any, ClassVar
 
 from litestar.enums import MediaType
 from litestar.openapi import ResponseSpec
-from litestar.openapi.spec import OpenAPIMediaType, Reference, RequestBody, Schema
+from litestar.openapi.spec import OpenAPIMediaType, RequestBody, Schema
+from pydantic import BaseModel
 
 import contract
 from service.openapi import GuardedOperation
@@ -31,14 +32,22 @@ class V2PublicOperation(V2Operation):
     public: ClassVar[bool] = True
 
 
-@dataclass
-class OptionalBodyOperation(V2Operation):
-    """A V2 operation whose JSON body may be left out (Triton's repository API: an empty POST)."""
+def optional_body_operation(model: type[BaseModel]) -> type[V2Operation]:
+    """An operation class documenting an optional JSON body of ``model`` (Triton's repository API posts
+    none at all), for handlers that read their raw body and validate it strictly themselves."""
 
-    def __post_init__(self) -> None:
-        if self.request_body is not None and not isinstance(self.request_body, Reference):
-            self.request_body.required = False
-        super().__post_init__()
+    @dataclass
+    class OptionalBodyOperation(V2Operation):
+        def __post_init__(self) -> None:
+            schema = Schema(
+                **{key: value for key, value in model.model_json_schema().items() if key != "title"}
+            )
+            self.request_body = RequestBody(
+                required=False, content={MediaType.JSON: OpenAPIMediaType(schema=schema)}
+            )
+            super().__post_init__()
+
+    return OptionalBodyOperation
 
 
 ERROR_RESPONSES = {

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import anyio
 import anyio.to_thread
+import pydantic
 from litestar import Request, Response, Router, get, post, route
 from litestar.datastructures import State
 from litestar.di import NamedDependency
@@ -25,7 +26,7 @@ from litestar.enums import HttpMethod, MediaType
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import ResponseSpec
 from litestar.openapi.spec import Example
-from litestar.params import HeaderParameter, JSONBody, PathParameter, RawBody
+from litestar.params import HeaderParameter, PathParameter, RawBody
 
 import contract
 from service.errors import log_internal_error
@@ -51,9 +52,9 @@ from service.v2.openapi import (
     ERROR_RESPONSES,
     INFER_RESPONSES,
     InferOperation,
-    OptionalBodyOperation,
     V2Operation,
     V2PublicOperation,
+    optional_body_operation,
 )
 from service.v2.schemas import (
     ErrorResponse,
@@ -224,9 +225,23 @@ async def model_statistics(
     return await anyio.to_thread.run_sync(statistics, model)  # reads every worker's metrics files
 
 
+BodyModel = TypeVar("BodyModel", bound=pydantic.BaseModel)
+
+
+def _optional_body(body: bytes, model: type[BodyModel]) -> BodyModel:
+    """A repository request's JSON body, strictly (``{"ready": 0}`` is no boolean); empty means defaults."""
+    if not body.strip():
+        return model()
+    try:
+        return model.model_validate_json(body, strict=True)
+    except pydantic.ValidationError as exc:
+        problems = [f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors()]
+        raise ProtocolError("invalid request body: " + "; ".join(problems[:5])) from None
+
+
 @post(
     "/repository/index",
-    operation_class=OptionalBodyOperation,
+    operation_class=optional_body_operation(RepositoryIndexRequest),
     summary="Model repository index",
     status_code=200,
     responses=ERROR_RESPONSES,
@@ -234,17 +249,17 @@ async def model_statistics(
 async def repository_index(
     model: NamedDependency[DigitModel],
     settings: NamedDependency[Settings],
-    data: JSONBody[RepositoryIndexRequest | None] = None,
+    body: RawBody,
 ) -> list[RepositoryIndexEntry]:
     """Every version this server knows and its state (READY: served; UNAVAILABLE: not served)."""
-    ready_only = data.ready if data is not None else False
+    ready_only = _optional_body(body, RepositoryIndexRequest).ready
     entries = v2_repository.repository_index(model, settings, ready_only)
     return [RepositoryIndexEntry(**entry) for entry in entries]
 
 
 @post(
     "/repository/models/{model_name:str}/load",
-    operation_class=OptionalBodyOperation,
+    operation_class=optional_body_operation(RepositoryLoadRequest),
     summary="Load (reload) a model",
     status_code=200,
     responses={**ERROR_RESPONSES, 403: ResponseSpec(ErrorResponse, description="No API key configured")},
@@ -254,18 +269,18 @@ async def repository_load(
     model: NamedDependency[DigitModel],
     settings: NamedDependency[Settings],
     model_name: ModelName,
-    data: JSONBody[RepositoryLoadRequest | None] = None,
+    body: RawBody,
 ) -> RepositoryLoadResponse:
     """The reload of /admin/reload: the newest valid version serves from now on (needs DIGITS_API_KEY).
     Answers KServe's `{"name", "load": true}` (Triton's clients read only the status)."""
-    parameters = data.parameters if data is not None else {}
+    parameters = _optional_body(body, RepositoryLoadRequest).parameters
     await v2_repository.load(request.app.state.reloader, model, settings, model_name, parameters)
     return RepositoryLoadResponse(name=model_name, load=True)
 
 
 @post(
     "/repository/models/{model_name:str}/unload",
-    operation_class=OptionalBodyOperation,
+    operation_class=optional_body_operation(RepositoryLoadRequest),
     summary="Unload a model (refused)",
     status_code=200,
     responses={**ERROR_RESPONSES, 403: ResponseSpec(ErrorResponse, description="No API key configured")},
@@ -274,10 +289,10 @@ async def repository_unload(
     model: NamedDependency[DigitModel],
     settings: NamedDependency[Settings],
     model_name: ModelName,
-    data: JSONBody[RepositoryLoadRequest | None] = None,
+    body: RawBody,
 ) -> None:
     """Always refused with 400 (this server serves its one model until it stops)."""
-    del data  # Triton's unload_dependents parameter: nothing depends on the digits model
+    _optional_body(body, RepositoryLoadRequest)  # Triton's unload_dependents: nothing depends on digits
     v2_repository.unload(model, settings, model_name)
 
 

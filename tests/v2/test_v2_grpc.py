@@ -240,6 +240,7 @@ def test_malformed_messages(
     with pytest.raises(grpc.RpcError) as info:
         stub.TraceSetting(service_pb2.TraceSettingRequest())
     assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED  # not advertised, not served
+    assert "the trace extension is not supported" in info.value.details()
     assert client.is_server_ready()
 
 
@@ -263,6 +264,7 @@ def test_grpc_calls_are_counted_in_metrics_and_logged(
     assert invalid[-1]["path"] == "/inference.GRPCInferenceService/ModelInfer"
     assert invalid[-1]["client"] == "127.0.0.1"
     assert invalid[-1]["latency_ms"] >= 0
+    assert "Traceback" not in live_server.log()  # no call, bad or unimplemented, was an unexpected error
 
 
 def test_a_busy_grpc_port_stops_startup_with_one_clear_line(start_server: Any, live_server: Any) -> None:
