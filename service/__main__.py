@@ -23,7 +23,7 @@ from service.settings import Settings, env_for
 
 EXIT_BAD_SETTINGS = 2
 EXIT_BAD_MODEL = 2
-WORKER_START_TIMEOUT = 60  # seconds
+EXIT_BAD_STORE = 2
 
 
 def parser() -> argparse.ArgumentParser:
@@ -74,6 +74,30 @@ def grpc_port_problem(settings: Settings) -> str | None:
     return None
 
 
+def migrate_store(url: str) -> str | None:
+    """Bring the sample store's schema up to date once, here, before any worker starts (workers only
+    check it): None, or what went wrong in one line."""
+    try:
+        from service.store import database
+    except ImportError as exc:
+        return (
+            f"DIGITS_STORE_URL is set but the store's libraries are missing ({exc.name}): "
+            "pip install 'digits-service[store]'"
+        )
+    try:
+        engine = database.create_store_engine(url)
+        try:
+            database.migrate(engine)
+        finally:
+            engine.dispose()
+    except database.StoreError as exc:
+        return str(exc)
+    except Exception as exc:  # the database refused or is down
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return f"the sample store {database.safe_url(url)} could not be migrated: {reason}"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     settings = load_settings(argv)
 
@@ -94,6 +118,11 @@ def main(argv: list[str] | None = None) -> int:
     if busy:
         print(f"python -m service: cannot start: {busy}", file=sys.stderr)
         return EXIT_BAD_SETTINGS
+    if settings.store_url and settings.store_migrate:
+        problem = migrate_store(settings.store_url)
+        if problem:
+            print(f"python -m service: cannot start: {problem}", file=sys.stderr)
+            return EXIT_BAD_STORE
 
     common: dict[str, Any] = {
         "host": settings.host,
@@ -118,13 +147,11 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     try:
         # uvicorn's supervisor: one listening socket shared by the workers, rolling restarts on SIGHUP
-        # A new worker must answer within WORKER_START_TIMEOUT during a rolling restart (uvicorn's default,
-        # 5 s, aborted reloads on a busy 2-core machine: a worker imports, loads and self-tests the model).
         uvicorn.run(
             "service.app:create_app",
             factory=True,
             workers=settings.workers,
-            timeout_worker_healthcheck=WORKER_START_TIMEOUT,
+            timeout_worker_healthcheck=settings.worker_start_timeout,  # also bounds a live worker's ping
             **common,
         )
     finally:

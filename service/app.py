@@ -27,9 +27,10 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.plugins.pydantic import PydanticPlugin
 
-from service import errors, images, linefit, reload, repository, security, signals
+from service import errors, images, linefit, reload, repository, sample_store, security, signals
 from service.model import DigitModel
 from service.routes.admin import AdminController
+from service.routes.feedback import FeedbackController
 from service.routes.fit_line import FitLineController
 from service.routes.health import HealthController
 from service.routes.metrics import metrics
@@ -48,6 +49,7 @@ ROUTE_HANDLERS: list[Any] = [
     ModelCardController,
     AdminController,
     PredictController,
+    FeedbackController,
     metrics,
     v2_router,
     ui_router,
@@ -120,9 +122,15 @@ def create_app(settings: Settings | None = None, *, model: DigitModel | None = N
             "model": Provide(provide_model, sync_to_thread=False),
             "settings": Provide(provide_settings, sync_to_thread=False),
             "inference_limiter": Provide(provide_inference_limiter, sync_to_thread=False),
+            "sample_store": Provide(sample_store.provide_sample_store, sync_to_thread=False),
         },
-        # SIGHUP, /admin/reload; then gRPC (DIGITS_GRPC_PORT) on the same model, limits and reloads
-        lifespan=[lifespan, reload.reloader_lifespan, signals.sighup_lifespan, grpc_lifespan],
+        lifespan=[
+            lifespan,
+            sample_store.store_lifespan,  # DIGITS_STORE_URL: the sample store's writer (else nothing)
+            reload.reloader_lifespan,
+            signals.sighup_lifespan,  # SIGHUP, /admin/reload
+            grpc_lifespan,  # DIGITS_GRPC_PORT: gRPC on the same model, limits and reloads
+        ],
         state=State({"settings": settings, "model": model}),
         exception_handlers={
             HTTPException: v2_aware(errors.http_exception_handler),  # /v2 answers {"error"}

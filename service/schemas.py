@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 import contract
 from service import linefit
@@ -64,6 +65,9 @@ class ModelRef(BaseModel):
 
 
 class Prediction(BaseModel):
+    prediction_id: str = Field(
+        description="this prediction's id (also the X-Prediction-Id header): POST /feedback corrects it"
+    )
     label: int = Field(ge=0, le=contract.NUM_CLASSES - 1, description="the most probable digit")
     probabilities: list[float] = Field(
         min_length=contract.NUM_CLASSES, max_length=contract.NUM_CLASSES, description="P(digit) for 0..9"
@@ -224,3 +228,64 @@ class FitLineResponse(BaseModel):
     )
     closed_form: ClosedFormFit
     options: FitOptionsUsed
+
+
+# --- /feedback ----------------------------------------------------------------------------------------
+
+
+class FeedbackRequest(StrictModel):
+    """A user's correction of one prediction: the digit it really is, or that it is no digit at all."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["prediction_id", "label"]},
+                {"required": ["prediction_id", "not_a_digit"]},
+            ]
+        },
+    )
+
+    prediction_id: str = Field(
+        pattern=r"^[0-9a-f]{32}$", description="the id a prediction answered (body or X-Prediction-Id)"
+    )
+    # Optional, never null: the schema says so (SkipJsonSchema), and _one_answer refuses an explicit null.
+    label: Annotated[int, Field(ge=0, le=contract.NUM_CLASSES - 1, strict=True)] | SkipJsonSchema[None] = (
+        Field(None, description="the true digit")
+    )
+    not_a_digit: Literal[True] | SkipJsonSchema[None] = Field(
+        None, description="true: the picture is not a digit"
+    )
+
+    @model_validator(mode="after")
+    def _one_answer(self) -> FeedbackRequest:
+        for name in ("label", "not_a_digit"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} may not be null; leave it out instead")
+        if (self.label is None) == (self.not_a_digit is None):
+            raise ValueError('send either "label": 0-9 or "not_a_digit": true, exactly one of them')
+        return self
+
+
+class FeedbackStored(BaseModel):
+    prediction_id: str
+    label: int | None = Field(None, description="the stored correction (absent for not_a_digit)")
+    not_a_digit: bool = False
+
+
+class VersionFeedbackSummary(BaseModel):
+    """The feedback so far on one model version."""
+
+    model: ModelRef
+    stored: int = Field(description="predictions of this version kept in the store")
+    labelled: int = Field(description="... that a user labelled with a digit")
+    correct: int = Field(description="... where that label agreed with the prediction")
+    not_a_digit: int = Field(description="... that a user said are no digit")
+    accuracy: float | None = Field(None, description="correct / labelled (absent before any label)")
+    confusion: list[list[int]] = Field(
+        description="10x10 counts: row = the user's label, column = the model's prediction"
+    )
+
+
+class FeedbackSummary(BaseModel):
+    versions: list[VersionFeedbackSummary] = Field(description="one per model version with stored samples")

@@ -108,6 +108,37 @@ class Settings(BaseSettings):
     graceful_timeout: float = Field(
         30.0, gt=0, description="seconds to let requests in flight finish after SIGTERM"
     )
+    worker_start_timeout: int = Field(
+        60,
+        ge=1,
+        description="with several workers: seconds a new worker may take to be ready in a rolling restart "
+        "before the restart is abandoned and the old worker kept (uvicorn's 5 s is short on a busy host)",
+    )
+    # The sample store (service.store, docs/feedback.md): off unless a URL is given.
+    store_url: str = Field(
+        "",
+        repr=False,
+        description="keep each prediction's 28x28, probabilities and feedback in this database: "
+        "sqlite:////path/samples.db or postgresql://user:pass@host/db (empty: off, nothing stored; needs "
+        "the 'store' extra)",
+    )
+    store_sample_rate: float = Field(1.0, ge=0, le=1, description="fraction of predictions stored")
+    store_max_rows: int = Field(
+        100_000, ge=0, description="rows kept; the oldest beyond are deleted (0: no row limit)"
+    )
+    store_max_age_days: float = Field(
+        30.0, ge=0, description="days a stored prediction is kept (0: no age limit)"
+    )
+    store_queue: int = Field(
+        1000,
+        ge=1,
+        description="predictions waiting for the store's writer per worker; beyond: dropped, counted",
+    )
+    store_migrate: bool = Field(
+        True,
+        description="python -m service migrates the store's schema before its workers start "
+        "(false: run `python -m service.store migrate` yourself)",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="log level")
     access_log: bool = Field(True, description="one JSON log line per request")
 

@@ -76,6 +76,15 @@ def command_line(config: TrainConfig) -> str:
 def run(config: TrainConfig) -> dict[str, Any]:
     """Data -> train -> export (with parity check) -> model file -> report. Returns the metrics."""
     data = load(config.source, config.data_dir, config.download)
+    store = None
+    if config.store:  # corrected samples from the service's store: training data, not test data
+        from training.store_data import concat, load_store
+
+        store = load_store(config.store)
+        store_train, store_val = store.divide(config.store_validation, config.seed)
+        data = dataclasses.replace(
+            data, train=concat(store_train, data.train), val=concat(store_val, data.val)
+        )
     # Imported only now, so that --help and data errors do not wait for torch.
     import torch
 
@@ -112,6 +121,8 @@ def run(config: TrainConfig) -> dict[str, Any]:
         "description": "MNIST digit classifier: float32 image [N,1,28,28] (pixels/255) -> "
         "probabilities [N,10]; normalization and softmax inside the graph.",
     }
+    if store is not None:
+        metadata["store_samples"] = store_record(store, config)
     export.set_metadata(proto, metadata)
     model_path = Path(config.out_dir) / config.version / "model.onnx"
     export.save(proto, model_path)
@@ -145,6 +156,8 @@ def run(config: TrainConfig) -> dict[str, Any]:
         "settings": config.recipe(),
         "history": history,
     }
+    if store is not None:
+        metrics["store_samples"] = store_record(store, config)
     if config.report:
         out_dir = Path(config.out_dir)
         report.write_metrics(metrics, out_dir)
@@ -152,6 +165,19 @@ def run(config: TrainConfig) -> dict[str, Any]:
         report.write_card(metrics, out_dir, metrics["command"])
     metrics["model_path"] = str(model_path)
     return metrics
+
+
+def store_record(store: Any, config: TrainConfig) -> dict[str, Any]:
+    """What the card says about the store's samples: where from (no password), how many went where."""
+    n = len(store.split)
+    validation = round(n * config.store_validation)
+    return {
+        "store": store.url,
+        "samples": n,
+        "train": n - validation,
+        "validation": validation,
+        "sha256": store.sha256,
+    }
 
 
 def _parity_error() -> type[Exception]:
@@ -162,6 +188,11 @@ def _parity_error() -> type[Exception]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["evaluate"]:  # python -m training evaluate --store URL (training/evaluate.py)
+        from training import evaluate
+
+        return evaluate.main(argv[1:])
     config = parse_config(argv)
     try:
         metrics = run(config)

@@ -82,9 +82,20 @@ class TrainConfig:
     )
     version: str = field(default="1", metadata=_help("model version (the Triton version folder)"))
     report: bool = field(default=True, metadata=_help("write metrics.json, figures and the model card"))
+    # --- corrected samples from the service's sample store (docs/feedback.md)
+    store: str | None = field(
+        default=None,
+        metadata=_help(
+            "sample store URL: add its user-corrected samples to the training data (needs the store extra)"
+        ),
+    )
+    store_validation: float = field(
+        default=0.0,
+        metadata=_help("fraction of the store's samples put in the validation split instead (never in test)"),
+    )
 
     # Where things are read from and written to, and how the run looks: not part of the recipe.
-    LOCAL_FIELDS: ClassVar[tuple[str, ...]] = ("data_dir", "out_dir", "progress", "report")
+    LOCAL_FIELDS: ClassVar[tuple[str, ...]] = ("data_dir", "out_dir", "progress", "report", "store")
 
     def recipe(self) -> dict[str, Any]:
         """The settings that determine the trained model (everything but LOCAL_FIELDS)."""

@@ -255,6 +255,19 @@ brought to the MNIST format (the service's preprocessing does this); even then a
 is lower than the test figure above. It always answers one of 0-9, also for images that are no digit at
 all: a low top probability is a hint, not a guarantee, that the input is out of its domain.
 """
+    if metrics.get("store_samples"):
+        text += store_section(metrics["store_samples"])
     path = out_dir / "README.md"
     path.write_text(text)
     return path
+
+
+def store_section(store: dict[str, Any]) -> str:
+    """The card's note on the user-corrected samples from the service's store (``--store``)."""
+    return f"""
+## Samples from the service's store
+
+Trained with {store["samples"]} user-corrected samples from `{store["store"]}` added to the MNIST data:
+{store["train"]} in training, {store["validation"]} in validation, none in test (the test figures above are
+MNIST's alone). Samples sha256 `{store["sha256"][:16]}…`. See docs/feedback.md.
+"""

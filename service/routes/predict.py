@@ -23,8 +23,8 @@ import anyio
 import anyio.to_thread
 import numpy as np
 import pydantic_core
-from litestar import Controller, Request, post
-from litestar.datastructures import UploadFile
+from litestar import Controller, Request, Response, post
+from litestar.datastructures import ResponseHeader, UploadFile
 from litestar.di import NamedDependency
 from litestar.openapi.spec import Encoding, OpenAPIMediaType, RequestBody, Schema
 from litestar.params import QueryParameter
@@ -34,6 +34,7 @@ from service import images
 from service.errors import ApiError
 from service.model import DigitModel
 from service.openapi import json_schema, operation_with_body, problem_responses
+from service.predictions import PREDICTION_ID_HEADER, Recorder, header_value, new_prediction_id
 from service.schemas import BatchPixelsRequest, BatchPrediction, ModelRef, PixelsRequest, Prediction
 from service.settings import Settings
 
@@ -125,8 +126,17 @@ def _check_batch(count: int, settings: Settings) -> None:
 # --- inference (runs in a worker thread) --------------------------------------------------------------
 
 
-def infer(model: DigitModel, inputs: Inputs, settings: Settings, *, preprocessed: bool) -> list[Prediction]:
-    """Decode the inputs, one model call for all of them, one Prediction each."""
+def infer(
+    model: DigitModel,
+    inputs: Inputs,
+    settings: Settings,
+    *,
+    preprocessed: bool,
+    recorder: Recorder | None = None,
+    route: str = "/predict",
+) -> list[Prediction]:
+    """Decode the inputs, one model call for all of them, one Prediction each (each with a new
+    prediction id; handed to the sample store's ``recorder`` when it is on)."""
     if inputs.pictures is not None:
         pixels = np.stack(
             [_read(i, data, settings, len(inputs.pictures)) for i, data in enumerate(inputs.pictures)]
@@ -136,8 +146,9 @@ def infer(model: DigitModel, inputs: Inputs, settings: Settings, *, preprocessed
     probabilities, labels = model.classify(contract.to_model_input(pixels))
     ref = ModelRef.of(model)
     seen = np.clip(np.rint(pixels), 0, contract.PIXEL_MAX).astype(np.uint8) if preprocessed else None
-    return [
+    predictions = [
         Prediction(
+            prediction_id=new_prediction_id(),
             label=int(label),
             probabilities=[float(p) for p in row],
             confidence=float(row[label]),
@@ -146,6 +157,17 @@ def infer(model: DigitModel, inputs: Inputs, settings: Settings, *, preprocessed
         )
         for i, (row, label) in enumerate(zip(probabilities, labels, strict=True))
     ]
+    if recorder is not None:
+        recorder.record(
+            route,
+            [p.prediction_id for p in predictions],
+            pixels,
+            probabilities,
+            ref.name,
+            ref.version,
+            [getattr(p, "looks_like_digit", None) for p in predictions],  # issue 14's field, where present
+        )
+    return predictions
 
 
 def _read(index: int, data: bytes, settings: Settings, count: int) -> np.ndarray:
@@ -163,12 +185,33 @@ async def run_inference(
     settings: Settings,
     include: str | None,
     limiter: anyio.CapacityLimiter,
+    recorder: Recorder | None = None,
+    route: str = "/predict",
 ) -> list[Prediction]:
     """Decode and infer in a worker thread, at most DIGITS_INFERENCE_THREADS at once per process."""
     return await anyio.to_thread.run_sync(
-        lambda: infer(model, inputs, settings, preprocessed=include == "preprocessed"),
+        lambda: infer(
+            model, inputs, settings, preprocessed=include == "preprocessed", recorder=recorder, route=route
+        ),
         limiter=limiter,
     )
+
+
+def with_prediction_ids(body: Prediction | BatchPrediction, predictions: list[Prediction]) -> Response:
+    """The body, with the prediction id(s) also in a header (comma-separated for a batch, in order)."""
+    return Response(
+        body, headers={PREDICTION_ID_HEADER: header_value([p.prediction_id for p in predictions])}
+    )
+
+
+ID_HEADER = [
+    ResponseHeader(
+        name=PREDICTION_ID_HEADER,
+        description="the prediction id(s) of the body, comma-separated in order for a batch; send one to "
+        "POST /feedback to correct it",
+        documentation_only=True,
+    )
+]
 
 
 # --- OpenAPI: the three body forms ----------------------------------------------------------------------
@@ -209,6 +252,7 @@ class PredictController(Controller):
         status_code=200,
         summary="Read one digit",
         responses=ERRORS,
+        response_headers=ID_HEADER,
         operation_class=operation_with_body(
             _body(PixelsRequest, many=False, description="a picture of one digit, or MNIST-format pixels")
         ),
@@ -219,18 +263,23 @@ class PredictController(Controller):
         model: NamedDependency[DigitModel],
         settings: NamedDependency[Settings],
         inference_limiter: NamedDependency[anyio.CapacityLimiter],
+        sample_store: NamedDependency[Recorder | None],
         include: IncludeQuery = None,
-    ) -> Prediction:
+    ) -> Response[Prediction]:
         """A picture as people send it (photo of paper, canvas export, JPEG, printed digit) is brought
         to MNIST format first; JSON pixels are used as they are."""
         inputs = await read_inputs(request, settings, batch=False)
-        return (await run_inference(model, inputs, settings, include, inference_limiter))[0]
+        predictions = await run_inference(
+            model, inputs, settings, include, inference_limiter, sample_store, "/predict"
+        )
+        return with_prediction_ids(predictions[0], predictions)
 
     @post(
         "/batch",
         status_code=200,
         summary="Read several digits in one model call",
         responses=ERRORS,
+        response_headers=ID_HEADER,
         operation_class=operation_with_body(
             _body(
                 BatchPixelsRequest, many=True, description="repeated 'image' files, or MNIST-format instances"
@@ -243,9 +292,14 @@ class PredictController(Controller):
         model: NamedDependency[DigitModel],
         settings: NamedDependency[Settings],
         inference_limiter: NamedDependency[anyio.CapacityLimiter],
+        sample_store: NamedDependency[Recorder | None],
         include: IncludeQuery = None,
-    ) -> BatchPrediction:
+    ) -> Response[BatchPrediction]:
         """Several pictures (repeated ``image`` fields) or ``{"instances": [pixels, ...]}``, in order."""
         inputs = await read_inputs(request, settings, batch=True)
-        predictions = await run_inference(model, inputs, settings, include, inference_limiter)
-        return BatchPrediction(predictions=predictions, model=ModelRef.of(model))
+        predictions = await run_inference(
+            model, inputs, settings, include, inference_limiter, sample_store, "/predict/batch"
+        )
+        return with_prediction_ids(
+            BatchPrediction(predictions=predictions, model=ModelRef.of(model)), predictions
+        )

@@ -167,6 +167,7 @@
     showEmpty("nothing drawn yet");
     showStatus("");
     section.dataset.predictState = "idle";
+    section.dispatchEvent(new CustomEvent("prediction", { detail: null })); // feedback.js: nothing to correct
   }
   document.getElementById("clear").addEventListener("click", clear);
   canvas.addEventListener("keydown", (event) => {
@@ -271,6 +272,7 @@
         ? `Not sure: it is torn between a few digits${model}. Try drawing bigger or clearer.`
         : `Read in one request to POST /predict${model}.`,
     );
+    section.dispatchEvent(new CustomEvent("prediction", { detail: result })); // feedback.js offers corrections
     return true;
   }
 

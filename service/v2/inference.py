@@ -8,7 +8,7 @@ encode the :class:`InferenceResult` their own way. Every refusal is a :class:`Pr
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata as package_metadata
 from typing import Any
 
@@ -17,6 +17,7 @@ import pydantic
 
 import contract
 from service.model import DigitModel
+from service.predictions import Recorder, new_prediction_id
 from service.v2.binary import (
     BINARY_DATA,
     BINARY_DATA_OUTPUT,
@@ -35,6 +36,7 @@ from service.v2.statistics import InferenceTimer
 SERVER_NAME = "digits-service"
 PLATFORM = "onnxruntime_onnx"  # Triton's platform name for ONNX models served by onnxruntime
 DATATYPE = "FP32"
+PREDICTION_ID_PARAMETER = "prediction_id"  # response parameter: the ids of the batch, comma-separated
 # Triton's names of the protocol extensions this server implements (REST and gRPC alike).
 EXTENSIONS = ["binary_tensor_data", "classification", "model_configuration", "model_repository", "statistics"]
 CLASSIFICATION = "classification"  # requested-output parameter: answer the top k classes as BYTES
@@ -74,6 +76,7 @@ class InferenceResult:
     id: str | None
     outputs: list[OutputTensor]
     batch: int
+    prediction_ids: list[str] = field(default_factory=list)  # one per image, in batch order
 
 
 def server_version() -> str:
@@ -241,10 +244,14 @@ def infer(
     binary: bytes,
     max_batch: int,
     timer: InferenceTimer | None = None,
+    recorder: Recorder | None = None,
+    route: str = "/v2/models/{model_name}/infer",
 ) -> InferenceResult:
     """Check the request against the model contract, run the model, pick the outputs: CPU work, so
     transports call this in an inference worker thread. ``timer`` gets the compute_input (everything
-    up to the model call) and compute_infer laps of the statistics extension."""
+    up to the model call) and compute_infer laps of the statistics extension. Each image gets a
+    prediction id (transports answer them as the response parameter ``prediction_id``), handed to the
+    sample store's ``recorder`` when it is on."""
     images = read_input(request, binary, model, max_batch)
     outputs = requested_outputs(request, model)
     if timer is not None:
@@ -252,10 +259,15 @@ def infer(
     probabilities, _ = model.classify(images)
     if timer is not None:
         timer.lap("compute_infer")
+    ids = [new_prediction_id() for _ in range(len(probabilities))]
+    if recorder is not None:
+        pixels = images[:, 0] * contract.PIXEL_MAX
+        recorder.record(route, ids, pixels, probabilities, model.name, model.version)
     return InferenceResult(
         model_name=model.name,
         model_version=model.version,
         id=request.id,
         outputs=[output_tensor(requested, probabilities) for requested in outputs],
         batch=len(images),
+        prediction_ids=ids,
     )

@@ -31,6 +31,7 @@ from litestar.params import HeaderParameter, PathParameter, RawBody
 import contract
 from service.errors import log_internal_error
 from service.model import DigitModel
+from service.predictions import PREDICTION_ID_HEADER, Recorder, header_value
 from service.readiness import not_ready_reason
 from service.settings import Settings
 from service.v2 import inference
@@ -306,6 +307,7 @@ def _run_inference(
     header_length: str | None,
     content_encoding: str | None,
     timer: InferenceTimer,
+    recorder: Recorder | None = None,
 ) -> Response[bytes]:
     """Decompress, parse, infer and encode: CPU work, run in an inference worker thread."""
     timer.lap("queue")
@@ -313,7 +315,7 @@ def _run_inference(
         payload = decompress(body, content_encoding, limit=settings.max_body_bytes)
         head, binary = split_body(payload, header_length)
         request = inference.validate_request(parse_json_object(head))
-        result = inference.infer(model, request, binary, settings.max_batch, timer)
+        result = inference.infer(model, request, binary, settings.max_batch, timer, recorder)
         response = _rest_response(result)
     except ProtocolError:
         timer.failed(model)
@@ -328,6 +330,8 @@ def _rest_response(result: InferenceResult) -> Response[bytes]:
     header: dict[str, Any] = {"model_name": result.model_name, "model_version": result.model_version}
     if result.id is not None:
         header["id"] = result.id
+    ids = header_value(result.prediction_ids)
+    header["parameters"] = {inference.PREDICTION_ID_PARAMETER: ids}
     header["outputs"] = []
     chunks: list[bytes] = []
     for output in result.outputs:
@@ -345,8 +349,12 @@ def _rest_response(result: InferenceResult) -> Response[bytes]:
         header["outputs"].append(tensor)
     content, json_length = encode_body(header, chunks)
     if json_length is None:
-        return Response(content, media_type=MediaType.JSON)
-    return Response(content, media_type="application/octet-stream", headers={HEADER_LENGTH: str(json_length)})
+        return Response(content, media_type=MediaType.JSON, headers={PREDICTION_ID_HEADER: ids})
+    return Response(
+        content,
+        media_type="application/octet-stream",
+        headers={HEADER_LENGTH: str(json_length), PREDICTION_ID_HEADER: ids},
+    )
 
 
 @post(
@@ -360,6 +368,7 @@ async def infer(
     model: NamedDependency[DigitModel],
     settings: NamedDependency[Settings],
     inference_limiter: NamedDependency[anyio.CapacityLimiter],
+    sample_store: NamedDependency[Recorder | None],
     model_name: ModelName,
     body: RawBody,
     header_length: Annotated[
@@ -387,7 +396,7 @@ async def infer(
     timer = InferenceTimer()  # queue time starts here: waiting for a slot of the inference limiter
     check_model(model, model_name, model_version)
     return await anyio.to_thread.run_sync(
-        partial(_run_inference, model, settings, body, header_length, content_encoding, timer),
+        partial(_run_inference, model, settings, body, header_length, content_encoding, timer, sample_store),
         limiter=inference_limiter,
     )
 

@@ -10,6 +10,7 @@ import base64
 import io
 import json
 import logging
+import math
 
 import numpy as np
 import pytest
@@ -371,15 +372,24 @@ def test_fit_line_defaults_reach_the_closed_form(client, low, high) -> None:
 
 
 def test_fit_line_points_form_and_trajectory(client) -> None:
+    """Four points on y = 2x + 1, default options (learning rate 0.1; batch 32 > 4 points, so each epoch
+    is one full-batch gradient step on the standardized data, whose Hessian is 2I). SGD starts at slope
+    0 through the mean of y, (0, 4), and every step closes 1 - 2 * 0.1 = 20% of the way to (2, 1):
+    step k is (2 * (1 - 0.8**k), 4 - 3 * (1 - 0.8**k))."""
     response = client.post("/fit-line?include=trajectory", json={"points": [[0, 1], [1, 3], [2, 5], [3, 7]]})
     body = response.json()
     assert response.status_code == 200
     assert body["slope"] == pytest.approx(2.0, rel=1e-9)
     assert body["intercept"] == pytest.approx(1.0, rel=1e-9)
+    assert body["status"] == "converged"
     trajectory = body["trajectory"]
-    assert 2 <= len(trajectory) <= 200
-    assert trajectory[0] == [0.0, 0.0] or len(trajectory[0]) == 2
-    assert trajectory[-1] == pytest.approx([body["slope"], body["intercept"]], rel=1e-6)
+    assert len(trajectory) == body["epochs_run"] + 1  # the start, then one step per epoch (no thinning)
+    assert trajectory[0] == [0.0, 4.0]
+    expected = [[2 * (1 - 0.8**k), 4 - 3 * (1 - 0.8**k)] for k in range(len(trajectory))]
+    np.testing.assert_allclose(trajectory, expected, rtol=0, atol=1e-9)
+    # Converged: the first step whose gradient norm, twice the distance 0.8**k to the standardized
+    # optimum (1, 0), is at most 1e-13, i.e. the first k with 1.25**k >= 2e13.
+    assert body["epochs_run"] == math.ceil(math.log(2e13) / math.log(1.25)) == 138
 
 
 def test_fit_line_through_the_origin(client) -> None:

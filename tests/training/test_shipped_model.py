@@ -4,17 +4,15 @@ card says on the full official test set."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 import pytest
+from repo_files import MODEL_DIR
+from repo_files import SHIPPED_MODEL as SHIPPED
 
 from contract import INPUT_NAME, MODEL_NAME, NUM_CLASSES, OUTPUT_NAME, REQUIRED_METADATA, to_model_input
-from training.data import MNIST_SHA256, REPO_ROOT
-
-MODEL_DIR = REPO_ROOT / "models" / "digits"
-SHIPPED = MODEL_DIR / "1" / "model.onnx"
+from training.data import MNIST_SHA256
 
 
 @pytest.fixture(scope="module")
@@ -86,4 +84,4 @@ def test_shipped_metrics_and_figures_agree_with_the_model(metadata):
     assert metrics["best_epoch"] == int(metadata["best_epoch"])
     for name in ("learning_curves.png", "confusion_matrix.png", "misclassified.png", "README.md"):
         assert (MODEL_DIR / name).stat().st_size > 0
-    assert Path(MODEL_DIR / "README.md").read_text().count(f"{100 * metrics['test_accuracy']:.2f}%") >= 1
+    assert (MODEL_DIR / "README.md").read_text().count(f"{100 * metrics['test_accuracy']:.2f}%") >= 1
