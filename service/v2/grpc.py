@@ -34,6 +34,7 @@ from tritonclient.grpc import service_pb2, service_pb2_grpc
 
 from service.metrics import GRPC_LATENCY, GRPC_REQUESTS
 from service.model import DigitModel
+from service.predictions import header_value
 from service.readiness import not_ready_reason
 from service.security import api_keys, key_matches
 from service.settings import Settings
@@ -132,10 +133,12 @@ def request_message(request: service_pb2.ModelInferRequest) -> tuple[dict[str, A
 
 
 def infer_response(result: InferenceResult) -> service_pb2.ModelInferResponse:
-    """The result with every output as raw_output_contents (what Triton answers and clients read)."""
+    """The result with every output as raw_output_contents (what Triton answers and clients read) and the
+    batch's prediction ids as the response parameter ``prediction_id``, as REST answers them."""
     response = service_pb2.ModelInferResponse(
         model_name=result.model_name, model_version=result.model_version, id=result.id or ""
     )
+    response.parameters[inference.PREDICTION_ID_PARAMETER].string_param = header_value(result.prediction_ids)
     for output in result.outputs:
         response.outputs.add(name=output.name, datatype=output.datatype, shape=list(output.array.shape))
         response.raw_output_contents.append(tensor_to_binary(output.array, output.datatype))
@@ -307,7 +310,17 @@ class InferenceServicer(service_pb2_grpc.GRPCInferenceServiceServicer):
         try:
             message, binary = request_message(request)
             validated = inference.validate_request(message)
-            result = inference.infer(model, validated, binary, self.settings.max_batch, timer)
+            store = self.state.get("store")  # the sample store (issue 17), when on: REST and gRPC alike
+            recorder = store.writer if store is not None else None
+            result = inference.infer(
+                model,
+                validated,
+                binary,
+                self.settings.max_batch,
+                timer,
+                recorder,
+                f"/{SERVICE_NAME}/ModelInfer",
+            )
             response = infer_response(result)
         except ProtocolError:
             timer.failed(model)

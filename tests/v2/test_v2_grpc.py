@@ -82,6 +82,9 @@ def test_infer_is_identical_to_predict_and_onnxruntime(
     got = result.as_numpy("probabilities")
     assert result.get_response().id == "g1"
     assert result.get_response().model_version == "1"
+    ids = result.get_response().parameters["prediction_id"].string_param.split(",")
+    assert len(ids) == 3
+    assert len(set(ids)) == 3
     np.testing.assert_array_equal(got, reference.run(None, {contract.INPUT_NAME: batch})[0])
     for grid, row in zip(grids, got, strict=True):
         predicted = httpx.post(f"{v2_server.url}/predict", json={"pixels": grid.astype(int).tolist()}).json()
