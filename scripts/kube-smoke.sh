@@ -240,45 +240,49 @@ print(
 EOF
 # The service loaded its model from the repository on the volume (DIGITS_MODEL_REPOSITORY), which
 # the seed-models init container filled from the image.
-podman logs "$CONTAINER" 2>&1 | grep '"model loaded"' | grep -q '"/models/digits/1/model.onnx"' ||
-    fail "the service did not log loading /models/digits/1/model.onnx from the models volume"
-echo "kube-smoke:    model served from the volume: /models/digits/1/model.onnx"
+SHIPPED_VERSION=$(find models/digits -mindepth 1 -maxdepth 1 -regex '.*/[0-9]+' -printf '%f\n' | sort -n | tail -n 1)
+NEXT_VERSION=$((SHIPPED_VERSION + 1))
+podman logs "$CONTAINER" 2>&1 | grep '"model loaded"' | grep -q "\"/models/digits/$SHIPPED_VERSION/model.onnx\"" ||
+    fail "the service did not log loading /models/digits/$SHIPPED_VERSION/model.onnx from the models volume"
+echo "kube-smoke:    model served from the volume: /models/digits/$SHIPPED_VERSION/model.onnx"
 
 # Roll a new model version without a new image, as docs/deploy.md does on a cluster: the version
 # folder copied into the volume under a temporary name and renamed into place, then SIGHUP to the
 # service (PID 1 of its container; `kubectl exec POD -- python -c ...` on a cluster).
 VOLUME_DIR=$(podman volume inspect "${VOLUMES[0]}" --format '{{.Mountpoint}}')
-"$PY" - "$VOLUME_DIR/digits/.incoming-2" <<'EOF' || fail "could not write model version 2"
-"""Version 2: the shipped graph with 2 in its card (the service checks that folder and card agree)."""
+"$PY" - "$VOLUME_DIR/digits/.incoming-$NEXT_VERSION" "$SHIPPED_VERSION" "$NEXT_VERSION" <<'EOF' ||
+    fail "could not write model version $NEXT_VERSION"
+"""The next version: the shipped graph with the next number in its card (folder and card must agree)."""
 
 import pathlib
 import sys
 
 import onnx
 
-model = onnx.load("models/digits/1/model.onnx")
+model = onnx.load(f"models/digits/{sys.argv[2]}/model.onnx")
 for prop in model.metadata_props:
     if prop.key == "version":
-        prop.value = "2"
+        prop.value = sys.argv[3]
 target = pathlib.Path(sys.argv[1])
 target.mkdir(parents=True)
 onnx.save(model, str(target / "model.onnx"))
 EOF
-chown -R "$(stat -c %u:%g "$VOLUME_DIR/digits/1")" "$VOLUME_DIR/digits/.incoming-2"
-mv "$VOLUME_DIR/digits/.incoming-2" "$VOLUME_DIR/digits/2"
+chown -R "$(stat -c %u:%g "$VOLUME_DIR/digits/$SHIPPED_VERSION")" "$VOLUME_DIR/digits/.incoming-$NEXT_VERSION"
+mv "$VOLUME_DIR/digits/.incoming-$NEXT_VERSION" "$VOLUME_DIR/digits/$NEXT_VERSION"
 podman exec "$CONTAINER" python -c 'import os, signal; os.kill(1, signal.SIGHUP)'
-"$PY" - "http://127.0.0.1:$HTTP_PORT" "$KEY" "$WORK/digit-7.png" <<'EOF' || fail "the pod did not switch to model version 2"
-"""/readyz reports version 2 within seconds, and predictions come from it."""
+"$PY" - "http://127.0.0.1:$HTTP_PORT" "$KEY" "$WORK/digit-7.png" "$NEXT_VERSION" <<'EOF' ||
+    fail "the pod did not switch to model version $NEXT_VERSION"
+"""/readyz reports the next version within seconds, and predictions come from it."""
 
 import sys
 import time
 
 import httpx
 
-url, key, png = sys.argv[1], sys.argv[2], open(sys.argv[3], "rb").read()
+url, key, png, version = sys.argv[1], sys.argv[2], open(sys.argv[3], "rb").read(), sys.argv[4]
 for _ in range(50):
     ready = httpx.get(f"{url}/readyz", timeout=5)
-    if ready.status_code == 200 and ready.json()["model"]["version"] == "2":
+    if ready.status_code == 200 and ready.json()["model"]["version"] == version:
         break
     time.sleep(0.2)
 else:
@@ -286,9 +290,9 @@ else:
 body = httpx.post(
     f"{url}/predict", files={"image": ("7.png", png, "image/png")}, headers={"X-API-Key": key}, timeout=10
 ).json()
-if body.get("label") != 7 or body.get("model", {}).get("version") != "2":
+if body.get("label") != 7 or body.get("model", {}).get("version") != version:
     sys.exit(f"kube-smoke: FAIL: after the reload: {body}")
-print("kube-smoke:    model version 2 copied into the volume + SIGHUP -> /readyz and /predict on version 2")
+print(f"kube-smoke:    model version {version} copied into the volume + SIGHUP -> /readyz and /predict on it")
 EOF
 
 # SIGTERM to the pod (podman ignores terminationGracePeriodSeconds: -t gives the same 45 s), exit 0.

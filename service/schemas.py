@@ -13,6 +13,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 import contract
 from service import linefit
+from service.predictions import new_prediction_id
 
 N_PIXELS = contract.IMAGE_SIZE * contract.IMAGE_SIZE
 MAX_BATCH_SIZE = 10_000_000  # larger than any allowed data set; sizes above n mean full-batch
@@ -73,10 +74,37 @@ class Prediction(BaseModel):
         min_length=contract.NUM_CLASSES, max_length=contract.NUM_CLASSES, description="P(digit) for 0..9"
     )
     confidence: float = Field(ge=0, le=1, description="probabilities[label]")
+    looks_like_digit: bool = Field(
+        description=f"whether the picture looks like a digit at all: digit_score >= "
+        f"{contract.DIGIT_SCORE_THRESHOLD:g} (models without a digit_score output: top probability >= "
+        f"{contract.FALLBACK_MIN_CONFIDENCE:g}). The label and probabilities are given either way"
+    )
+    digit_score: float = Field(
+        ge=0,
+        le=1,
+        description=f"the score looks_like_digit comes from: the model's '{contract.DIGIT_SCORE_NAME}' "
+        "output (version 2 on), else the top probability",
+    )
     model: ModelRef
     preprocessed: str | None = Field(
         None, description="with ?include=preprocessed: the 28x28 the model saw, base64 PNG (no data: prefix)"
     )
+
+    @classmethod
+    def of(cls, answer: Any, index: int, model: ModelRef, preprocessed: str | None = None) -> Prediction:
+        """Image ``index`` of a ``service.model.Classification``: the one way every route (/predict,
+        /predict/batch, each digit of /read) turns a model answer into a Prediction, with a new id."""
+        row, label = answer.probabilities[index], int(answer.labels[index])
+        return cls(
+            prediction_id=new_prediction_id(),
+            label=label,
+            probabilities=[float(p) for p in row],
+            confidence=float(row[label]),
+            looks_like_digit=bool(answer.looks_like_digit[index]),
+            digit_score=float(answer.digit_scores[index]),
+            model=model,
+            preprocessed=preprocessed,
+        )
 
 
 class BatchPrediction(BaseModel):
@@ -106,6 +134,11 @@ class ContractInfo(BaseModel):
 
     input_name: str = contract.INPUT_NAME
     output_name: str = contract.OUTPUT_NAME
+    digit_score_name: str = Field(
+        contract.DIGIT_SCORE_NAME,
+        description=f"optional second output [N, 1]: >= {contract.DIGIT_SCORE_THRESHOLD:g} "
+        "looks like a digit",
+    )
     input_shape: list[int | None] = list(contract.INPUT_SHAPE)
     output_shape: list[int | None] = list(contract.OUTPUT_SHAPE)
     input_scale: str = f"pixels / {contract.PIXEL_MAX:g}, white digit on black, 28x28 MNIST format"

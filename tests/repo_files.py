@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from service.settings import DEFAULT_MODEL_PATH
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MODEL_DIR = REPO_ROOT / "models" / "digits"  # the Triton-style repository: <version>/model.onnx
-SHIPPED_MODEL = MODEL_DIR / "1" / "model.onnx"  # the model every test serves, unless it builds its own
+SHIPPED_MODEL = (
+    DEFAULT_MODEL_PATH  # the model every test serves (the service's default), unless it builds its own
+)

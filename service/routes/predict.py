@@ -34,7 +34,7 @@ from service import images
 from service.errors import ApiError
 from service.model import DigitModel
 from service.openapi import json_schema, operation_with_body, problem_responses
-from service.predictions import PREDICTION_ID_HEADER, Recorder, header_value, new_prediction_id
+from service.predictions import PREDICTION_ID_HEADER, Recorder, header_value
 from service.schemas import BatchPixelsRequest, BatchPrediction, ModelRef, PixelsRequest, Prediction
 from service.settings import Settings
 
@@ -143,29 +143,22 @@ def infer(
         )
     else:
         pixels = _json_pixels(inputs.json_body or b"", settings, batch=inputs.batch)
-    probabilities, labels = model.classify(contract.to_model_input(pixels))
+    answer = model.classify(contract.to_model_input(pixels))
     ref = ModelRef.of(model)
     seen = np.clip(np.rint(pixels), 0, contract.PIXEL_MAX).astype(np.uint8) if preprocessed else None
     predictions = [
-        Prediction(
-            prediction_id=new_prediction_id(),
-            label=int(label),
-            probabilities=[float(p) for p in row],
-            confidence=float(row[label]),
-            model=ref,
-            preprocessed=images.png_base64(seen[i]) if seen is not None else None,
-        )
-        for i, (row, label) in enumerate(zip(probabilities, labels, strict=True))
+        Prediction.of(answer, i, ref, images.png_base64(seen[i]) if seen is not None else None)
+        for i in range(len(answer.labels))
     ]
     if recorder is not None:
         recorder.record(
             route,
             [p.prediction_id for p in predictions],
             pixels,
-            probabilities,
+            answer.probabilities,
             ref.name,
             ref.version,
-            [getattr(p, "looks_like_digit", None) for p in predictions],  # issue 14's field, where present
+            [p.looks_like_digit for p in predictions],
         )
     return predictions
 

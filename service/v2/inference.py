@@ -46,6 +46,7 @@ UNSUPPORTED_PARAMETERS = {
 # The contract's shapes with the dynamic batch dimension written as the protocol's -1.
 INPUT_SHAPE = [-1 if dim is None else dim for dim in contract.INPUT_SHAPE]
 OUTPUT_SHAPE = [-1 if dim is None else dim for dim in contract.OUTPUT_SHAPE]
+DIGIT_SCORE_SHAPE = [-1 if dim is None else dim for dim in contract.DIGIT_SCORE_SHAPE]
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,10 @@ def model_metadata(model: DigitModel) -> ModelMetadata:
         versions=[model.version],
         platform=PLATFORM,
         inputs=[MetadataTensor(name=model.input_name, datatype=DATATYPE, shape=INPUT_SHAPE)],
-        outputs=[MetadataTensor(name=model.output_name, datatype=DATATYPE, shape=OUTPUT_SHAPE)],
+        outputs=[
+            MetadataTensor(name=name, datatype=DATATYPE, shape=shape)
+            for name, shape in zip(model.output_names, (OUTPUT_SHAPE, DIGIT_SCORE_SHAPE), strict=False)
+        ],
     )
 
 
@@ -201,13 +205,13 @@ def requested_outputs(request: InferenceRequest, model: DigitModel) -> list[Requ
     """The outputs to return; no `outputs` means all, as JSON by default."""
     default = binary_flag(request.parameters, BINARY_DATA_OUTPUT, False, "request")
     if not request.outputs:
-        return [RequestedOutput(model.output_name, default)]
+        return [RequestedOutput(name, default) for name in model.output_names]
     selected: list[RequestedOutput] = []
     for output in request.outputs:
         where = f"output '{output.name}'"
-        if output.name != model.output_name:
+        if output.name not in model.output_names:
             raise ProtocolError(
-                f"unknown output '{output.name}'; model '{model.name}' has outputs ['{model.output_name}']"
+                f"unknown output '{output.name}'; model '{model.name}' has outputs {list(model.output_names)}"
             )
         if any(chosen.name == output.name for chosen in selected):
             raise ProtocolError(f"{where} is requested twice")
@@ -230,11 +234,11 @@ def classify_top(probabilities: np.ndarray, count: int) -> np.ndarray:
     return np.array(rows, dtype=object).reshape(len(rows), count)
 
 
-def output_tensor(requested: RequestedOutput, probabilities: np.ndarray) -> OutputTensor:
+def output_tensor(requested: RequestedOutput, values: np.ndarray) -> OutputTensor:
     if requested.class_count is None:
-        return OutputTensor(requested.name, DATATYPE, probabilities, requested.as_binary)
+        return OutputTensor(requested.name, DATATYPE, values, requested.as_binary)
     return OutputTensor(
-        requested.name, BYTES, classify_top(probabilities, requested.class_count), requested.as_binary
+        requested.name, BYTES, classify_top(values, requested.class_count), requested.as_binary
     )
 
 
@@ -256,18 +260,26 @@ def infer(
     outputs = requested_outputs(request, model)
     if timer is not None:
         timer.lap("compute_input")
-    probabilities, _ = model.classify(images)
+    answer = model.classify(images)
     if timer is not None:
         timer.lap("compute_infer")
-    ids = [new_prediction_id() for _ in range(len(probabilities))]
+    ids = [new_prediction_id() for _ in range(len(answer.labels))]
     if recorder is not None:
         pixels = images[:, 0] * contract.PIXEL_MAX
-        recorder.record(route, ids, pixels, probabilities, model.name, model.version)
+        recorder.record(
+            route,
+            ids,
+            pixels,
+            answer.probabilities,
+            model.name,
+            model.version,
+            [bool(x) for x in answer.looks_like_digit],
+        )
     return InferenceResult(
         model_name=model.name,
         model_version=model.version,
         id=request.id,
-        outputs=[output_tensor(requested, probabilities) for requested in outputs],
+        outputs=[output_tensor(requested, answer.outputs[requested.name]) for requested in outputs],
         batch=len(images),
         prediction_ids=ids,
     )

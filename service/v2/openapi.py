@@ -99,7 +99,11 @@ def _request_schema() -> dict[str, Any]:
         "minItems": 1,
     }
     defs["RequestInput"]["required"] = ["name", "shape", "datatype", "data"]  # JSON bodies carry the data
-    defs["RequestOutput"]["properties"]["name"] = {"type": "string", "enum": [contract.OUTPUT_NAME]}
+    defs["RequestOutput"]["properties"]["name"] = {
+        "type": "string",
+        "enum": [contract.OUTPUT_NAME, contract.DIGIT_SCORE_NAME],
+        "description": f"'{contract.DIGIT_SCORE_NAME}' only where the model has it (version 2 on)",
+    }
     schema["properties"]["inputs"]["maxItems"] = 1
     return _inline_refs(schema, defs)
 

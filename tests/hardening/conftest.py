@@ -7,19 +7,17 @@ versions: model_files.py). Apps with chosen settings come from the suite's ``mak
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
-from model_files import SHIPPED
+from model_files import write_version
 
 
 @pytest.fixture
 def model_repository(tmp_path: Path) -> Path:
-    """A temp models/digits with version 1 = the shipped model file."""
+    """A temp models/digits with version 1 = the shipped graph (its card saying version 1)."""
     repository = tmp_path / "digits"
-    (repository / "1").mkdir(parents=True)
-    shutil.copy(SHIPPED, repository / "1" / "model.onnx")
+    write_version(repository, 1)
     return repository
 
 

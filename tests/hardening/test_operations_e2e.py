@@ -22,7 +22,7 @@ import httpx
 import pytest
 import tcp_state
 from expected_headers import API_POLICY, directives
-from model_files import SHIPPED, write_broken, write_version
+from model_files import write_broken, write_version
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -33,8 +33,7 @@ PIXELS = {"pixels": [0] * 784}
 
 def repository(tmp_path: Path) -> Path:
     repo = tmp_path / "models" / "digits"
-    (repo / "1").mkdir(parents=True)
-    shutil.copy(SHIPPED, repo / "1" / "model.onnx")
+    write_version(repo, 1)  # the shipped graph, its card saying version 1
     return repo
 
 

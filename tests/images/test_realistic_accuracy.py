@@ -16,7 +16,8 @@ in every upright font on the machine and Pillow's bundled one, several sizes and
 noisy paper, JPEG) have no MNIST counterpart and must reach PRINTED_MIN.
 
 Each test prints the accuracy it measured (``pytest -s``), and the printed-digit test each font's
-mistakes; the thresholds above are what is asserted.
+mistakes; the thresholds above are what is asserted. The shipped model's
+figures are in models/digits/realistic.json (written by bench/looks_like_digit.py) and its card.
 """
 
 from __future__ import annotations

@@ -46,6 +46,14 @@ def check_prediction(body: dict, model: DigitModel) -> None:
     assert abs(sum(probabilities) - 1.0) < 1e-5
     assert body["label"] == int(np.argmax(probabilities))
     assert body["confidence"] == max(probabilities)
+    assert 0 <= body["digit_score"] <= 1
+    assert body["looks_like_digit"] is (body["digit_score"] >= contract.DIGIT_SCORE_THRESHOLD)
+
+
+def reference_scores(model: DigitModel, pixels: np.ndarray) -> np.ndarray:
+    """digit_score straight from onnxruntime for uint8/0..255 pixels [N, 28, 28]."""
+    feed = {contract.INPUT_NAME: contract.to_model_input(pixels)}
+    return model.session.run([contract.DIGIT_SCORE_NAME], feed)[0].ravel()
 
 
 # --- health, readiness, model card ----------------------------------------------------------------------
@@ -141,6 +149,7 @@ def test_batch_of_pictures_answers_in_order_like_single_requests(client) -> None
     assert response.status_code == 200, response.text
     batch = response.json()["predictions"]
     assert [p["label"] for p in batch] == [7, 0, 1]
+    assert [p["looks_like_digit"] for p in batch] == [True] * 3
     for picture, predicted in zip(pictures, batch, strict=True):
         single = client.post("/predict", content=picture, headers={"content-type": PNG}).json()
         np.testing.assert_allclose(predicted["probabilities"], single["probabilities"], rtol=0, atol=1e-6)
@@ -156,6 +165,10 @@ def test_batch_of_json_instances(client, shipped_model) -> None:
     assert body["model"]["name"] == "digits"
     got = np.array([p["probabilities"] for p in body["predictions"]])
     np.testing.assert_allclose(got, reference(shipped_model, stack), rtol=0, atol=1e-6)
+    # Every prediction carries the model's digit_score and the flag from it; random noise is no digit.
+    scores = np.array([p["digit_score"] for p in body["predictions"]])
+    np.testing.assert_allclose(scores, reference_scores(shipped_model, stack), rtol=0, atol=1e-6)
+    assert [p["looks_like_digit"] for p in body["predictions"]] == [False] * 5
     first = np.asarray(Image.open(io.BytesIO(base64.b64decode(body["predictions"][0]["preprocessed"]))))
     np.testing.assert_array_equal(first, stack[0])
 
@@ -479,3 +492,7 @@ def test_openapi_document_describes_every_route_body_and_error(client) -> None:
     assert {"413", "415"} <= paths["/predict"]["post"]["responses"].keys()
     expected = {"Prediction", "BatchPrediction", "FitLineResponse", "ModelCard", "Problem"}
     assert expected <= document["components"]["schemas"].keys()
+    prediction = document["components"]["schemas"]["Prediction"]
+    assert {"looks_like_digit", "digit_score"} <= set(prediction["required"])
+    assert prediction["properties"]["looks_like_digit"]["type"] == "boolean"
+    assert "digit_score" in prediction["properties"]["looks_like_digit"]["description"]

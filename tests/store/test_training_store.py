@@ -65,7 +65,7 @@ def test_evaluate_scores_the_shipped_model_per_class(corrected_store: str) -> No
     assert (per_class[1]["samples"], per_class[1]["accuracy"]) == (6, 1.0)
     assert (per_class[7]["samples"], per_class[7]["accuracy"]) == (2, 0.0)
     assert per_class[0]["accuracy"] is None
-    assert result["model"].endswith("models/digits/1/model.onnx")
+    assert result["model"].endswith("models/digits/2/model.onnx")
 
     table = run_training_cli("evaluate", "--store", corrected_store)
     assert table.returncode == 0

@@ -79,7 +79,7 @@ def test_json_request_nested_or_flat_gives_the_model_output(
     http: httpx.Client, reference: ort.InferenceSession
 ) -> None:
     batch = images(3, seed=1)
-    want = reference.run(None, {contract.INPUT_NAME: batch})[0]
+    want, want_scores = reference.run(None, {contract.INPUT_NAME: batch})
     nested = image_input(batch, data=batch.tolist())
     for tensor in (image_input(batch), nested):
         response = http.post(INFER, json={"id": "x1", "inputs": [tensor]})
@@ -88,10 +88,18 @@ def test_json_request_nested_or_flat_gives_the_model_output(
         assert HEADER not in response.headers
         body = response.json()
         assert body["id"] == "x1"
-        (output,) = body["outputs"]
+        output, score = body["outputs"]  # no `outputs` asked: all of the model's, in the graph's order
         assert (output["name"], output["datatype"], output["shape"]) == ("probabilities", "FP32", [3, 10])
         got = np.asarray(output["data"], dtype=np.float32).reshape(output["shape"])
         np.testing.assert_allclose(got, want, atol=1e-5)
+        assert (score["name"], score["datatype"], score["shape"]) == (
+            contract.DIGIT_SCORE_NAME,
+            "FP32",
+            [3, 1],
+        )
+        np.testing.assert_allclose(
+            np.asarray(score["data"], np.float32).reshape(3, 1), want_scores, atol=1e-5
+        )
 
 
 def test_binary_framing_by_hand(http: httpx.Client, reference: ort.InferenceSession) -> None:
@@ -110,12 +118,16 @@ def test_binary_framing_by_hand(http: httpx.Client, reference: ort.InferenceSess
     assert response.headers["content-type"] == "application/octet-stream"
     length = int(response.headers[HEADER])
     header = json.loads(response.content[:length])
-    (output,) = header["outputs"]
+    output, score = header["outputs"]
     assert output["parameters"] == {"binary_data_size": 2 * 10 * 4}
+    assert score["parameters"] == {"binary_data_size": 2 * 1 * 4}
     assert "data" not in output
-    assert len(response.content) == length + 80
-    got = np.frombuffer(response.content[length:], dtype="<f4").reshape(output["shape"])
-    np.testing.assert_allclose(got, reference.run(None, {contract.INPUT_NAME: batch})[0], atol=1e-5)
+    assert len(response.content) == length + 80 + 8
+    want, want_scores = reference.run(None, {contract.INPUT_NAME: batch})
+    got = np.frombuffer(response.content[length : length + 80], dtype="<f4").reshape(output["shape"])
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    got_scores = np.frombuffer(response.content[length + 80 :], dtype="<f4").reshape(score["shape"])
+    np.testing.assert_allclose(got_scores, want_scores, atol=1e-5)
 
 
 def test_per_output_binary_flag_overrides_request_default(http: httpx.Client) -> None:
@@ -128,6 +140,19 @@ def test_per_output_binary_flag_overrides_request_default(http: httpx.Client) ->
     response = http.post(INFER, json=request)
     assert response.status_code == 200
     assert "data" in response.json()["outputs"][0]
+
+
+def test_one_output_asked_for_is_the_one_returned(
+    http: httpx.Client, reference: ort.InferenceSession
+) -> None:
+    batch = images(2, seed=4)
+    request = {"inputs": [image_input(batch)], "outputs": [{"name": contract.DIGIT_SCORE_NAME}]}
+    response = http.post(INFER, json=request)
+    assert response.status_code == 200, response.text
+    (score,) = response.json()["outputs"]
+    assert (score["name"], score["shape"]) == (contract.DIGIT_SCORE_NAME, [2, 1])
+    want = reference.run([contract.DIGIT_SCORE_NAME], {contract.INPUT_NAME: batch})[0]
+    np.testing.assert_allclose(np.asarray(score["data"], np.float32).reshape(2, 1), want, atol=1e-5)
 
 
 def test_inference_is_counted_in_the_metrics_like_predict(
