@@ -36,9 +36,10 @@ def model_config(model: DigitModel, max_batch: int) -> model_config_pb2.ModelCon
         ],
         output=[
             model_config_pb2.ModelOutput(
-                name=model.output_name,
-                data_type=model_config_pb2.TYPE_FP32,
-                dims=list(contract.OUTPUT_SHAPE[1:]),
+                name=name, data_type=model_config_pb2.TYPE_FP32, dims=list(shape[1:])
+            )
+            for name, shape in zip(
+                model.output_names, (contract.OUTPUT_SHAPE, contract.DIGIT_SCORE_SHAPE), strict=False
             )
         ],
         version_policy=model_config_pb2.ModelVersionPolicy(
