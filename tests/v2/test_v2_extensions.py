@@ -14,6 +14,7 @@ import pytest
 import tritonclient.http as triton
 from google.protobuf import text_format
 from prometheus_client.parser import text_string_to_metric_families
+from repo_files import SHIPPED_MODEL
 from tritonclient.grpc import model_config_pb2
 from tritonclient.utils import InferenceServerException
 from v2_harness import V2Server
@@ -21,6 +22,8 @@ from v2_harness import V2Server
 import contract
 from service.settings import REPO_ROOT
 from service.v2.model_config import message_json
+
+VERSION = SHIPPED_MODEL.parent.name  # the served model's version: its folder in models/digits
 
 pytestmark = pytest.mark.e2e
 
@@ -81,12 +84,12 @@ def test_model_configuration_has_the_facts_of_config_pbtxt(
     for key in ("name", "platform", "input", "output", "version_policy"):
         assert served[key] == expected[key], key
     assert served["max_batch_size"] == v2_server.max_batch  # this server's limit, not Triton's
-    assert client.get_model_config("digits", "1") == served
+    assert client.get_model_config("digits", VERSION) == served
 
 
 def test_repository_index_and_model_control(client: triton.InferenceServerClient) -> None:
     index = client.get_model_repository_index()
-    assert index == [{"name": "digits", "version": "1", "state": "READY", "reason": ""}]
+    assert index == [{"name": "digits", "version": VERSION, "state": "READY", "reason": ""}]
     for call in (client.load_model, client.unload_model):
         with pytest.raises(InferenceServerException, match="set DIGITS_API_KEY") as info:
             call("digits")
@@ -95,7 +98,7 @@ def test_repository_index_and_model_control(client: triton.InferenceServerClient
 
 
 def _metric(families: dict[str, dict[tuple[str, str], float]], sample: str, phase: str = "") -> float:
-    return families[sample].get(("1", phase), 0.0)
+    return families[sample].get((VERSION, phase), 0.0)
 
 
 def _scrape(url: str) -> dict[str, dict[tuple[str, str], float]]:
@@ -116,9 +119,9 @@ def test_statistics_count_successes_and_failures_as_metrics_do(
     client.infer("digits", [image(batch_of(1, seed=2))])
     with pytest.raises(InferenceServerException):
         client.infer("digits", [image(batch_of(1, seed=2) * 2)])  # values above 1: refused
-    stats = client.get_inference_statistics("digits", "1")
+    stats = client.get_inference_statistics("digits", VERSION)
     (after,) = stats["model_stats"]
-    assert (after["name"], after["version"]) == ("digits", "1")
+    assert (after["name"], after["version"]) == ("digits", VERSION)
     assert after["inference_count"] - before["inference_count"] == 5
     assert after["execution_count"] - before["execution_count"] == 2
     phases = after["inference_stats"]

@@ -18,11 +18,14 @@ import onnxruntime as ort
 import pytest
 import tritonclient.grpc as triton
 import tritonclient.grpc.aio as triton_aio
+from repo_files import SHIPPED_MODEL
 from tritonclient.grpc import service_pb2, service_pb2_grpc
 from tritonclient.utils import InferenceServerException
 from v2_harness import V2Server
 
 import contract
+
+VERSION = SHIPPED_MODEL.parent.name  # the served model's version: its folder in models/digits
 
 pytestmark = pytest.mark.e2e
 
@@ -55,9 +58,9 @@ def test_health_and_metadata(client: triton.InferenceServerClient) -> None:
     assert client.is_server_live()
     assert client.is_server_ready()
     assert client.is_model_ready("digits")
-    assert client.is_model_ready("digits", "1")
+    assert client.is_model_ready("digits", VERSION)
     assert not client.is_model_ready("mnist")
-    assert not client.is_model_ready("digits", "2")
+    assert not client.is_model_ready("digits", str(int(VERSION) + 1))
     server = client.get_server_metadata(as_json=True)
     assert server["name"] == "digits-service"
     assert server["extensions"] == [
@@ -68,9 +71,12 @@ def test_health_and_metadata(client: triton.InferenceServerClient) -> None:
         "statistics",
     ]
     model = client.get_model_metadata("digits", as_json=True)
-    assert (model["name"], model["versions"], model["platform"]) == ("digits", ["1"], "onnxruntime_onnx")
+    assert (model["name"], model["versions"], model["platform"]) == ("digits", [VERSION], "onnxruntime_onnx")
     assert model["inputs"] == [{"name": "image", "datatype": "FP32", "shape": ["-1", "1", "28", "28"]}]
-    assert model["outputs"] == [{"name": "probabilities", "datatype": "FP32", "shape": ["-1", "10"]}]
+    assert model["outputs"] == [
+        {"name": "probabilities", "datatype": "FP32", "shape": ["-1", "10"]},
+        {"name": "digit_score", "datatype": "FP32", "shape": ["-1", "1"]},
+    ]
 
 
 def test_infer_is_identical_to_predict_and_onnxruntime(
@@ -81,7 +87,7 @@ def test_infer_is_identical_to_predict_and_onnxruntime(
     result = client.infer("digits", [image(batch)], request_id="g1")
     got = result.as_numpy("probabilities")
     assert result.get_response().id == "g1"
-    assert result.get_response().model_version == "1"
+    assert result.get_response().model_version == VERSION
     ids = result.get_response().parameters["prediction_id"].string_param.split(",")
     assert len(ids) == 3
     assert len(set(ids)) == 3
@@ -134,15 +140,18 @@ def test_extensions(client: triton.InferenceServerClient, reference: ort.Inferen
     config = client.get_model_config("digits", as_json=True)["config"]
     assert (config["name"], config["platform"]) == ("digits", "onnxruntime_onnx")
     assert config["input"] == [{"name": "image", "data_type": "TYPE_FP32", "dims": ["1", "28", "28"]}]
-    assert config["output"] == [{"name": "probabilities", "data_type": "TYPE_FP32", "dims": ["10"]}]
+    assert config["output"] == [
+        {"name": "probabilities", "data_type": "TYPE_FP32", "dims": ["10"]},
+        {"name": "digit_score", "data_type": "TYPE_FP32", "dims": ["1"]},
+    ]
 
     stats = client.get_inference_statistics("digits", as_json=True)["model_stats"]
-    assert [(stat["name"], stat["version"]) for stat in stats] == [("digits", "1")]
+    assert [(stat["name"], stat["version"]) for stat in stats] == [("digits", VERSION)]
     assert int(stats[0]["inference_count"]) >= 2
     assert int(stats[0]["inference_stats"]["compute_infer"]["count"]) >= 1
 
     index = client.get_model_repository_index(as_json=True)["models"]
-    assert index == [{"name": "digits", "version": "1", "state": "READY"}]
+    assert index == [{"name": "digits", "version": VERSION, "state": "READY"}]
     with pytest.raises(InferenceServerException, match="set DIGITS_API_KEY") as info:
         client.unload_model("digits")
     assert info.value.status() == "StatusCode.PERMISSION_DENIED"

@@ -14,6 +14,7 @@ import httpx
 import numpy as np
 import onnxruntime as ort
 import pytest
+from repo_files import SHIPPED_MODEL
 from v2_harness import V2Server
 
 import contract
@@ -63,7 +64,7 @@ def test_health_answers_kserve_bodies_on_get_and_head(http: httpx.Client) -> Non
         "/v2/health/live": {"live": True},
         "/v2/health/ready": {"ready": True},
         "/v2/models/digits/ready": {"name": "digits", "ready": True},
-        "/v2/models/digits/versions/1/ready": {"name": "digits", "ready": True},
+        f"/v2/models/digits/versions/{SHIPPED_MODEL.parent.name}/ready": {"name": "digits", "ready": True},
     }
     for path, body in bodies.items():
         response = http.get(path)
