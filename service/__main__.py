@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import socket
 import sys
 import tempfile
 from typing import Any
@@ -55,6 +56,24 @@ def load_settings(argv: list[str] | None) -> Settings:
         raise SystemExit(EXIT_BAD_SETTINGS) from None
 
 
+def grpc_port_problem(settings: Settings) -> str | None:
+    """Why the gRPC port cannot be had, checked once before any worker starts (workers share it through
+    SO_REUSEPORT, which would otherwise let them join another server's port without a word)."""
+    if settings.grpc_port == 0:
+        return None
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as grpc binds: TIME_WAIT is no conflict
+        try:
+            probe.bind((settings.host, settings.grpc_port))
+        except OSError as exc:
+            return (
+                f"the gRPC port {settings.host}:{settings.grpc_port} is not free ({exc.strerror}); "
+                "set DIGITS_GRPC_PORT (--grpc-port), or 0 to turn gRPC off"
+            )
+    return None
+
+
 def migrate_store(url: str) -> str | None:
     """Bring the sample store's schema up to date once, here, before any worker starts (workers only
     check it): None, or what went wrong in one line."""
@@ -95,6 +114,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"python -m service: cannot start: {exc}", file=sys.stderr)
         return EXIT_BAD_MODEL
 
+    busy = grpc_port_problem(settings)
+    if busy:
+        print(f"python -m service: cannot start: {busy}", file=sys.stderr)
+        return EXIT_BAD_SETTINGS
     if settings.store_url and settings.store_migrate:
         problem = migrate_store(settings.store_url)
         if problem:

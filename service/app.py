@@ -39,7 +39,8 @@ from service.routes.predict import PredictController
 from service.routes.ui import ui_router
 from service.settings import Settings
 from service.telemetry import RequestTelemetry
-from service.v2.routes import v2_router
+from service.v2.grpc import grpc_lifespan
+from service.v2.routes import v2_aware, v2_router
 
 log = logging.getLogger("service.app")
 
@@ -128,10 +129,11 @@ def create_app(settings: Settings | None = None, *, model: DigitModel | None = N
             sample_store.store_lifespan,  # DIGITS_STORE_URL: the sample store's writer (else nothing)
             reload.reloader_lifespan,
             signals.sighup_lifespan,  # SIGHUP, /admin/reload
+            grpc_lifespan,  # DIGITS_GRPC_PORT: gRPC on the same model, limits and reloads
         ],
         state=State({"settings": settings, "model": model}),
         exception_handlers={
-            HTTPException: errors.http_exception_handler,
+            HTTPException: v2_aware(errors.http_exception_handler),  # /v2 answers {"error"}
             errors.ApiError: errors.api_error_handler,
             images.ImageError: errors.domain_error_handler,
             linefit.FitError: errors.domain_error_handler,

@@ -11,9 +11,19 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Summary,
+    disable_created_metrics,
+    generate_latest,
+)
 from prometheus_client import multiprocess as prometheus_multiprocess
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 disable_created_metrics()  # no *_created series: they double the output and nobody graphs them
@@ -49,6 +59,38 @@ FEEDBACK_REQUESTS = Counter(
     "digits_feedback_requests_total", "POST /feedback answered, by outcome", ["outcome"]
 )
 
+# The V2 statistics extension (service.v2.statistics) is read back from these, so it covers every worker
+# and always agrees with /metrics. Phases as Triton names them: success, fail, queue, compute_input,
+# compute_infer, compute_output (a Summary: count and total seconds).
+V2_INFERENCES_METRIC = "digits_v2_inferences"  # family names, as collect() reports them
+V2_EXECUTIONS_METRIC = "digits_v2_executions"
+V2_PHASE_METRIC = "digits_v2_request_phase_seconds"
+V2_LAST_INFERENCE_METRIC = "digits_v2_last_inference_timestamp_seconds"
+V2_INFERENCES = Counter(
+    V2_INFERENCES_METRIC, "Images inferred by successful V2 requests", ["model", "version"]
+)
+V2_EXECUTIONS = Counter(
+    V2_EXECUTIONS_METRIC, "Model executions of successful V2 requests", ["model", "version"]
+)
+V2_DURATION = Summary(
+    V2_PHASE_METRIC,
+    "V2 inference requests by phase (Triton's statistics): count and total time",
+    ["model", "version", "phase"],
+)
+V2_LAST_INFERENCE = Gauge(
+    V2_LAST_INFERENCE_METRIC,
+    "When the last successful V2 inference ended (Unix time)",
+    ["model", "version"],
+    multiprocess_mode="max",
+)
+GRPC_REQUESTS = Counter("digits_grpc_requests_total", "gRPC calls answered", ["method", "code"])
+GRPC_LATENCY = Histogram(
+    "digits_grpc_request_duration_seconds",
+    "Time from a gRPC call's start to its answer",
+    ["method"],
+    buckets=LATENCY_BUCKETS,
+)
+
 
 def record_predictions(labels: list[int], seconds: float) -> None:
     """Count one model call: its duration, its batch size and each predicted label."""
@@ -56,6 +98,20 @@ def record_predictions(labels: list[int], seconds: float) -> None:
     BATCH_SIZE.observe(len(labels))
     for label in labels:
         PREDICTIONS.labels(str(label)).inc()
+
+
+def _registry() -> CollectorRegistry:
+    """This process's registry, or one that aggregates all workers' files in multiprocess mode."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        prometheus_multiprocess.MultiProcessCollector(registry)
+        return registry
+    return REGISTRY
+
+
+def collect() -> list[Metric]:
+    """The metric families as /metrics would show them (all workers' in multiprocess mode)."""
+    return list(_registry().collect())
 
 
 class FeedbackCollector(Collector):
@@ -95,12 +151,7 @@ class FeedbackCollector(Collector):
 def metrics_text(extra: Iterable[Collector] = ()) -> bytes:
     """The exposition text: this process's metrics, or all workers' in multiprocess mode, then the
     ``extra`` collectors (the feedback figures, which come from the database, not from a process)."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        registry = CollectorRegistry()
-        prometheus_multiprocess.MultiProcessCollector(registry)
-        text = generate_latest(registry)
-    else:
-        text = generate_latest()
+    text = generate_latest(_registry())
     extra = list(extra)
     if extra:
         registry = CollectorRegistry(auto_describe=False)

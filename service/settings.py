@@ -33,6 +33,13 @@ class Settings(BaseSettings):
 
     host: str = Field("127.0.0.1", description="interface to bind")
     port: int = Field(8000, ge=0, le=65535, description="TCP port to bind (0: any free port)")
+    grpc_port: int = Field(
+        8001,
+        ge=0,
+        le=65535,
+        description="TCP port of the Open Inference Protocol over gRPC, on the same host (0: off); every "
+        "worker serves it (SO_REUSEPORT when there are several)",
+    )
     workers: int = Field(
         CORES,
         ge=1,

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
     from service.model import DigitModel
 
+# In-process apps (TestClient) serve no gRPC; every spawned server gets its own free gRPC port instead.
+os.environ.setdefault("DIGITS_GRPC_PORT", "0")
 STARTUP_TIMEOUT = 60.0  # seconds; generous for a loaded CI machine (a cold start takes ~1-2 s)
 
 
@@ -39,10 +41,11 @@ def free_port() -> int:
 
 
 class LiveServer(str):
-    """The base URL of a running ``python -m service``, plus its process, port and log file."""
+    """The base URL of a running ``python -m service``, plus its process, ports and log file."""
 
     process: subprocess.Popen[bytes]
     port: int
+    grpc_port: int
     log_path: Path
 
     def log(self) -> str:
@@ -54,7 +57,13 @@ def spawn(
 ) -> LiveServer:
     """Start ``python -m service --port <free> *args``; wait for /readyz unless told not to."""
     port = free_port()
-    environment = {**os.environ, "DIGITS_HOST": "127.0.0.1", "DIGITS_WORKERS": "1", **(env or {})}
+    environment = {
+        **os.environ,
+        "DIGITS_HOST": "127.0.0.1",
+        "DIGITS_WORKERS": "1",
+        "DIGITS_GRPC_PORT": str(free_port()),
+        **(env or {}),
+    }
     with log_path.open("wb") as log_file:  # a file, not a pipe: a chatty server can never block on it
         process = subprocess.Popen(
             [sys.executable, "-m", "service", "--port", str(port), *args],
@@ -65,6 +74,7 @@ def spawn(
         )
     server = LiveServer(f"http://127.0.0.1:{port}")
     server.process, server.port, server.log_path = process, port, log_path
+    server.grpc_port = int(environment["DIGITS_GRPC_PORT"])
     if wait_ready:
         wait_until_ready(server)
     return server
@@ -115,6 +125,22 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
 
     def _start(*args: str, env: dict[str, str] | None = None, wait_ready: bool = True) -> LiveServer:
         server = spawn(tmp_path / f"server{len(started)}.log", *args, env=env, wait_ready=wait_ready)
+        started.append(server)
+        return server
+
+    yield _start
+    for server in started:
+        stop(server)
+
+
+@pytest.fixture(scope="module")
+def start_module_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., LiveServer]]:
+    """As ``start_server``, for a server the whole test module shares (stopped after the module)."""
+    started: list[LiveServer] = []
+    folder = tmp_path_factory.mktemp("module_server")
+
+    def _start(*args: str, env: dict[str, str] | None = None, wait_ready: bool = True) -> LiveServer:
+        server = spawn(folder / f"server{len(started)}.log", *args, env=env, wait_ready=wait_ready)
         started.append(server)
         return server
 

@@ -35,6 +35,8 @@ NO_WEB_FRAMEWORK = [
     "service.v2.schemas",
     "service.v2.binary",
     "service.v2.inference",
+    "service.v2.statistics",
+    "service.v2.model_config",
 ]
 FRAMEWORK_PROBE = """
 import importlib, sys

@@ -14,6 +14,7 @@ import httpx
 import numpy as np
 import onnxruntime as ort
 import pytest
+from repo_files import SHIPPED_MODEL
 from v2_harness import V2Server
 
 import contract
@@ -58,13 +59,21 @@ def assert_error(response: httpx.Response, status: int, fragment: str) -> None:
 # ------------------------------------------------------------------------------------------- happy paths
 
 
-def test_health_bodies_are_empty(http: httpx.Client) -> None:
-    for path in ("/v2/health/live", "/v2/health/ready", "/v2/models/digits/ready"):
+def test_health_answers_kserve_bodies_on_get_and_head(http: httpx.Client) -> None:
+    bodies = {
+        "/v2/health/live": {"live": True},
+        "/v2/health/ready": {"ready": True},
+        "/v2/models/digits/ready": {"name": "digits", "ready": True},
+        f"/v2/models/digits/versions/{SHIPPED_MODEL.parent.name}/ready": {"name": "digits", "ready": True},
+    }
+    for path, body in bodies.items():
         response = http.get(path)
-        assert (response.status_code, response.content) == (200, b""), path
+        assert (response.status_code, response.json()) == (200, body), path
+        head = http.head(path)
+        assert (head.status_code, head.content) == (200, b""), path
     for path in ("/v2/models/nope/ready", "/v2/models/digits/versions/no-such-version/ready"):
-        response = http.get(path)
-        assert (response.status_code, response.content) == (404, b""), path
+        assert_error(http.get(path), 404, "unknown")
+        assert http.head(path).status_code == 404, path
 
 
 def test_json_request_nested_or_flat_gives_the_model_output(
@@ -282,9 +291,14 @@ def _json_error_cases() -> list[tuple[str, Any, str]]:
             "parameter 'binary_data' must be true or false",
         ),
         (
-            "classification",
-            {"inputs": [good], "outputs": [{"name": "probabilities", "parameters": {"classification": 3}}]},
-            "classification extension is not supported",
+            "classification count",
+            {"inputs": [good], "outputs": [{"name": "probabilities", "parameters": {"classification": 11}}]},
+            "parameter 'classification' must be an integer from 1 to 10",
+        ),
+        (
+            "classification type",
+            {"inputs": [good], "outputs": [{"name": "probabilities", "parameters": {"classification": "3"}}]},
+            "parameter 'classification' must be an integer",
         ),
         (
             "shared memory",
@@ -362,9 +376,14 @@ def test_compressed_bomb_and_unknown_encoding(http: httpx.Client, v2_server: V2S
             "unknown version 'no-such-version'",
         ),
         ("GET", "/v2/models/mnist", 404, "unknown model 'mnist'"),
-        ("GET", "/v2/models/digits/config", 404, "not part of this server's V2 API"),
-        ("POST", "/v2/repository/index", 404, "not part of this server's V2 API"),
+        ("GET", "/v2/models/mnist/config", 404, "unknown model 'mnist'"),
+        ("GET", "/v2/models/mnist/stats", 404, "unknown model 'mnist'"),
+        ("GET", "/v2/trace/setting", 404, "not part of this server's V2 API"),
+        ("POST", "/v2/systemsharedmemory/status", 404, "not part of this server's V2 API"),
         ("GET", INFER, 405, "use POST"),
+        ("DELETE", "/v2/health/live", 405, "DELETE is not allowed on /v2/health/live"),
+        ("POST", "/v2/models/digits/ready", 405, "POST is not allowed"),
+        ("GET", "/v2/repository/index", 405, "GET is not allowed"),
     ],
 )
 def test_unknown_routes_answer_in_the_v2_shape(
