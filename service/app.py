@@ -26,9 +26,10 @@ from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins.pydantic import PydanticPlugin
 
-from service import errors, images, linefit, reload, repository, schema_page, security, signals
+from service import errors, images, linefit, reload, repository, sample_store, schema_page, security, signals
 from service.model import DigitModel
 from service.routes.admin import AdminController
+from service.routes.feedback import FeedbackController
 from service.routes.fit_line import FitLineController
 from service.routes.health import HealthController
 from service.routes.metrics import metrics
@@ -37,7 +38,8 @@ from service.routes.predict import PredictController
 from service.routes.ui import ui_router
 from service.settings import Settings
 from service.telemetry import RequestTelemetry
-from service.v2.routes import v2_router
+from service.v2.grpc import grpc_lifespan
+from service.v2.routes import v2_aware, v2_router
 
 log = logging.getLogger("service.app")
 
@@ -46,6 +48,7 @@ ROUTE_HANDLERS: list[Any] = [
     ModelCardController,
     AdminController,
     PredictController,
+    FeedbackController,
     metrics,
     v2_router,
     ui_router,
@@ -118,11 +121,18 @@ def create_app(settings: Settings | None = None, *, model: DigitModel | None = N
             "model": Provide(provide_model, sync_to_thread=False),
             "settings": Provide(provide_settings, sync_to_thread=False),
             "inference_limiter": Provide(provide_inference_limiter, sync_to_thread=False),
+            "sample_store": Provide(sample_store.provide_sample_store, sync_to_thread=False),
         },
-        lifespan=[lifespan, reload.reloader_lifespan, signals.sighup_lifespan],  # SIGHUP, /admin/reload
+        lifespan=[
+            lifespan,
+            sample_store.store_lifespan,  # DIGITS_STORE_URL: the sample store's writer (else nothing)
+            reload.reloader_lifespan,
+            signals.sighup_lifespan,  # SIGHUP, /admin/reload
+            grpc_lifespan,  # DIGITS_GRPC_PORT: gRPC on the same model, limits and reloads
+        ],
         state=State({"settings": settings, "model": model}),
         exception_handlers={
-            HTTPException: errors.http_exception_handler,
+            HTTPException: v2_aware(errors.http_exception_handler),  # /v2 answers {"error"}
             errors.ApiError: errors.api_error_handler,
             images.ImageError: errors.domain_error_handler,
             linefit.FitError: errors.domain_error_handler,

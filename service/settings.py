@@ -17,7 +17,7 @@ from service import linefit
 
 # The bundled model, found relative to this checkout (editable install) - overridable by DIGITS_MODEL_PATH.
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_MODEL_PATH = REPO_ROOT / "models" / "digits" / "1" / "model.onnx"
+DEFAULT_MODEL_PATH = REPO_ROOT / "models" / "digits" / "2" / "model.onnx"
 ENV_PREFIX = "DIGITS_"
 # Workers default to the cores this process may run on (CPU affinity, so a pinned container counts its
 # own): inference is CPU-bound, and one worker per core measured fastest (docs/benchmarks.md).
@@ -33,6 +33,13 @@ class Settings(BaseSettings):
 
     host: str = Field("127.0.0.1", description="interface to bind")
     port: int = Field(8000, ge=0, le=65535, description="TCP port to bind (0: any free port)")
+    grpc_port: int = Field(
+        8001,
+        ge=0,
+        le=65535,
+        description="TCP port of the Open Inference Protocol over gRPC, on the same host (0: off); every "
+        "worker serves it (SO_REUSEPORT when there are several)",
+    )
     workers: int = Field(
         CORES,
         ge=1,
@@ -110,6 +117,37 @@ class Settings(BaseSettings):
     )
     graceful_timeout: float = Field(
         30.0, gt=0, description="seconds to let requests in flight finish after SIGTERM"
+    )
+    worker_start_timeout: int = Field(
+        60,
+        ge=1,
+        description="with several workers: seconds a new worker may take to be ready in a rolling restart "
+        "before the restart is abandoned and the old worker kept (uvicorn's 5 s is short on a busy host)",
+    )
+    # The sample store (service.store, docs/feedback.md): off unless a URL is given.
+    store_url: str = Field(
+        "",
+        repr=False,
+        description="keep each prediction's 28x28, probabilities and feedback in this database: "
+        "sqlite:////path/samples.db or postgresql://user:pass@host/db (empty: off, nothing stored; needs "
+        "the 'store' extra)",
+    )
+    store_sample_rate: float = Field(1.0, ge=0, le=1, description="fraction of predictions stored")
+    store_max_rows: int = Field(
+        100_000, ge=0, description="rows kept; the oldest beyond are deleted (0: no row limit)"
+    )
+    store_max_age_days: float = Field(
+        30.0, ge=0, description="days a stored prediction is kept (0: no age limit)"
+    )
+    store_queue: int = Field(
+        1000,
+        ge=1,
+        description="predictions waiting for the store's writer per worker; beyond: dropped, counted",
+    )
+    store_migrate: bool = Field(
+        True,
+        description="python -m service migrates the store's schema before its workers start "
+        "(false: run `python -m service.store migrate` yourself)",
     )
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="log level")
     access_log: bool = Field(True, description="one JSON log line per request")

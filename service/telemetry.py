@@ -4,7 +4,9 @@
 router, the same slot Litestar uses for CORS), so it sees every request, including 404/405 answered by the
 router itself, which route-level middleware never sees. Metrics (``service.metrics``) are labelled by route
 *template* (``/predict``, ``/v2/models/{model_name:str}``) so label cardinality stays bounded; unmatched
-paths share the label ``<unmatched>``.
+paths share the label ``<unmatched>``. The log line also carries the answer's prediction id(s) (the
+``X-Prediction-Id`` response header, ``service.predictions``) and an incoming W3C ``traceparent``, so a
+prediction, its feedback and a trace can be joined.
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ if TYPE_CHECKING:
 access_log = logging.getLogger("service.access")
 
 UNMATCHED = "<unmatched>"
+PREDICTION_ID_HEADER = b"x-prediction-id"  # service.predictions.PREDICTION_ID_HEADER, as ASGI spells it
+TRACEPARENT_HEADER = b"traceparent"
+MAX_TRACEPARENT = 128  # a valid one is 55 characters; never copy an arbitrarily long header into the log
 
 
 class RequestTelemetry:
@@ -36,11 +41,15 @@ class RequestTelemetry:
             return
         start = time.perf_counter()
         status = 500  # if nothing is ever sent, the client saw a failure
+        prediction_id: bytes | None = None
 
         async def send_wrapper(message: Message) -> None:
-            nonlocal status
+            nonlocal status, prediction_id
             if message["type"] == "http.response.start":
                 status = message["status"]
+                for name, value in message.get("headers", ()):
+                    if name == PREDICTION_ID_HEADER:
+                        prediction_id = value
             await send(message)
 
         try:
@@ -54,16 +63,17 @@ class RequestTelemetry:
             LATENCY.labels(method, route).observe(elapsed)
             if self.log_requests:
                 client = scope.get("client")
-                access_log.info(
-                    "request",
-                    extra={
-                        "fields": {
-                            "method": method,
-                            "path": scope["path"],
-                            "route": route,
-                            "status": status,
-                            "latency_ms": round(elapsed * 1000, 3),
-                            "client": client[0] if client else None,
-                        }
-                    },
-                )
+                fields = {
+                    "method": method,
+                    "path": scope["path"],
+                    "route": route,
+                    "status": status,
+                    "latency_ms": round(elapsed * 1000, 3),
+                    "client": client[0] if client else None,
+                }
+                if prediction_id is not None:
+                    fields["prediction_id"] = prediction_id.decode("latin-1")
+                for name, value in scope["headers"]:
+                    if name == TRACEPARENT_HEADER:
+                        fields["traceparent"] = value[:MAX_TRACEPARENT].decode("latin-1")
+                access_log.info("request", extra={"fields": fields})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from litestar import Response, get
+from litestar.datastructures import State
 
 from service.metrics import METRICS_MEDIA_TYPE, metrics_text
 from service.openapi import PublicOperation
@@ -16,8 +17,9 @@ from service.openapi import PublicOperation
     summary="Prometheus metrics",
     media_type=METRICS_MEDIA_TYPE,
 )
-def metrics() -> Response[bytes]:
+def metrics(state: State) -> Response[bytes]:
     """Requests and latency by route template and status, predictions by label, model-call time and batch size
-    (Prometheus text exposition format), summed over all worker processes. Always open (no API key
-    needed); never rate limited."""
-    return Response(metrics_text(), media_type=METRICS_MEDIA_TYPE)
+    (Prometheus text exposition format), summed over all worker processes; with the sample store on, its
+    writes and the feedback figures per model version (from the database, refreshed every few seconds).
+    Always open (no API key needed); never rate limited."""
+    return Response(metrics_text(state.get("metrics_collectors", ())), media_type=METRICS_MEDIA_TYPE)

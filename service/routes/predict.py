@@ -27,8 +27,8 @@ import anyio
 import anyio.to_thread
 import numpy as np
 import pydantic_core
-from litestar import Controller, Request, post
-from litestar.datastructures import UploadFile
+from litestar import Controller, Request, Response, post
+from litestar.datastructures import ResponseHeader, UploadFile
 from litestar.di import NamedDependency
 from litestar.openapi.spec import Encoding, OpenAPIMediaType, RequestBody, Schema
 from litestar.params import QueryParameter
@@ -39,6 +39,7 @@ from service import openapi_examples as examples
 from service.errors import ApiError
 from service.model import DigitModel
 from service.openapi import json_schema, operation_with_body, problem_responses
+from service.predictions import PREDICTION_ID_HEADER, Recorder, header_value
 from service.schemas import BatchPixelsRequest, BatchPrediction, ModelRef, PixelsRequest, Prediction
 from service.settings import Settings
 
@@ -144,27 +145,41 @@ def _check_batch(count: int, settings: Settings) -> None:
 # --- inference (runs in a worker thread) --------------------------------------------------------------
 
 
-def infer(model: DigitModel, inputs: Inputs, settings: Settings, *, preprocessed: bool) -> list[Prediction]:
-    """Decode the inputs, one model call for all of them, one Prediction each."""
+def infer(
+    model: DigitModel,
+    inputs: Inputs,
+    settings: Settings,
+    *,
+    preprocessed: bool,
+    recorder: Recorder | None = None,
+    route: str = "/predict",
+) -> list[Prediction]:
+    """Decode the inputs, one model call for all of them, one Prediction each (each with a new
+    prediction id; handed to the sample store's ``recorder`` when it is on)."""
     if inputs.pictures is not None:
         pixels = np.stack(
             [_read(i, data, settings, len(inputs.pictures)) for i, data in enumerate(inputs.pictures)]
         )
     else:
         pixels = _json_pixels(inputs.json_body or b"", settings, batch=inputs.batch)
-    probabilities, labels = model.classify(contract.to_model_input(pixels))
+    answer = model.classify(contract.to_model_input(pixels))
     ref = ModelRef.of(model)
     seen = np.clip(np.rint(pixels), 0, contract.PIXEL_MAX).astype(np.uint8) if preprocessed else None
-    return [
-        Prediction(
-            label=int(label),
-            probabilities=[float(p) for p in row],
-            confidence=float(row[label]),
-            model=ref,
-            preprocessed=images.png_base64(seen[i]) if seen is not None else None,
-        )
-        for i, (row, label) in enumerate(zip(probabilities, labels, strict=True))
+    predictions = [
+        Prediction.of(answer, i, ref, images.png_base64(seen[i]) if seen is not None else None)
+        for i in range(len(answer.labels))
     ]
+    if recorder is not None:
+        recorder.record(
+            route,
+            [p.prediction_id for p in predictions],
+            pixels,
+            answer.probabilities,
+            ref.name,
+            ref.version,
+            [p.looks_like_digit for p in predictions],
+        )
+    return predictions
 
 
 def _read(index: int, data: bytes, settings: Settings, count: int) -> np.ndarray:
@@ -184,12 +199,33 @@ async def run_inference(
     settings: Settings,
     include: str | None,
     limiter: anyio.CapacityLimiter,
+    recorder: Recorder | None = None,
+    route: str = "/predict",
 ) -> list[Prediction]:
     """Decode and infer in a worker thread, at most DIGITS_INFERENCE_THREADS at once per process."""
     return await anyio.to_thread.run_sync(
-        lambda: infer(model, inputs, settings, preprocessed=include == "preprocessed"),
+        lambda: infer(
+            model, inputs, settings, preprocessed=include == "preprocessed", recorder=recorder, route=route
+        ),
         limiter=limiter,
     )
+
+
+def with_prediction_ids(body: Prediction | BatchPrediction, predictions: list[Prediction]) -> Response:
+    """The body, with the prediction id(s) also in a header (comma-separated for a batch, in order)."""
+    return Response(
+        body, headers={PREDICTION_ID_HEADER: header_value([p.prediction_id for p in predictions])}
+    )
+
+
+ID_HEADER = [
+    ResponseHeader(
+        name=PREDICTION_ID_HEADER,
+        description="the prediction id(s) of the body, comma-separated in order for a batch; send one to "
+        "POST /feedback to correct it",
+        documentation_only=True,
+    )
+]
 
 
 # --- OpenAPI: the three body forms ----------------------------------------------------------------------
@@ -279,6 +315,7 @@ class PredictController(Controller):
         status_code=200,
         summary="Read one digit",
         responses=ERRORS,
+        response_headers=ID_HEADER,
         operation_class=operation_with_body(
             _body(PixelsRequest, many=False, description="a picture of one digit, or MNIST-format pixels"),
             _answers(many=False),
@@ -290,10 +327,13 @@ class PredictController(Controller):
         model: NamedDependency[DigitModel],
         settings: NamedDependency[Settings],
         inference_limiter: NamedDependency[anyio.CapacityLimiter],
+        sample_store: NamedDependency[Recorder | None],
         include: IncludeQuery = None,
-    ) -> Prediction:
-        """Reads one handwritten digit and answers the most probable digit, the ten probabilities and
-        the model that answered.
+    ) -> Response[Prediction]:
+        """Reads one handwritten digit and answers the most probable digit, the ten probabilities,
+        whether the picture looks like a digit at all (``looks_like_digit``, from ``digit_score``), a
+        ``prediction_id`` (also the ``X-Prediction-Id`` header; ``POST /feedback`` corrects it) and the
+        model that answered.
 
         Send a picture as people send it (a photo of paper, a canvas export, a scan, a printed digit:
         PNG, JPEG, GIF, BMP, WebP or TIFF) as a multipart file in field ``image`` or as the raw body
@@ -312,13 +352,17 @@ class PredictController(Controller):
         picture; 422 a corrupt or blank picture (no ink) or invalid pixels; 401 without the API key
         when one is configured."""
         inputs = await read_inputs(request, settings, batch=False)
-        return (await run_inference(model, inputs, settings, include, inference_limiter))[0]
+        predictions = await run_inference(
+            model, inputs, settings, include, inference_limiter, sample_store, "/predict"
+        )
+        return with_prediction_ids(predictions[0], predictions)
 
     @post(
         "/batch",
         status_code=200,
         summary="Read several digits in one model call",
         responses=ERRORS,
+        response_headers=ID_HEADER,
         operation_class=operation_with_body(
             _body(
                 BatchPixelsRequest, many=True, description="repeated 'image' files, or MNIST-format instances"
@@ -332,8 +376,9 @@ class PredictController(Controller):
         model: NamedDependency[DigitModel],
         settings: NamedDependency[Settings],
         inference_limiter: NamedDependency[anyio.CapacityLimiter],
+        sample_store: NamedDependency[Recorder | None],
         include: IncludeQuery = None,
-    ) -> BatchPrediction:
+    ) -> Response[BatchPrediction]:
         """Reads several digits in one model call, answering one prediction per input, in order.
 
         Send the pictures as repeated multipart ``image`` fields, or JSON ``{"instances": [pixels,
@@ -347,5 +392,9 @@ class PredictController(Controller):
         JSON) or another content type; 422 a corrupt or blank picture (the detail names its index) or
         invalid pixels; 401 without the API key when one is configured."""
         inputs = await read_inputs(request, settings, batch=True)
-        predictions = await run_inference(model, inputs, settings, include, inference_limiter)
-        return BatchPrediction(predictions=predictions, model=ModelRef.of(model))
+        predictions = await run_inference(
+            model, inputs, settings, include, inference_limiter, sample_store, "/predict/batch"
+        )
+        return with_prediction_ids(
+            BatchPrediction(predictions=predictions, model=ModelRef.of(model)), predictions
+        )

@@ -1,7 +1,9 @@
 """The Open Inference Protocol (KServe V2) for the digits model, so Triton/KServe clients work as is.
 
-``errors`` (ProtocolError), ``schemas`` (the messages), ``binary`` (Triton's binary tensor framing) and
-``inference`` (the model contract on V2 tensors, metadata) are transport-neutral; ``routes`` is the REST
-transport (mounted at ``/v2``) and ``openapi`` its OpenAPI pieces. A second transport (gRPC) reuses the
-neutral modules. Nothing here imports Litestar except ``routes`` and ``openapi``.
+``errors`` (ProtocolError), ``schemas`` (the messages), ``binary`` (Triton's binary tensor framing),
+``inference`` (the model contract on V2 tensors, metadata, classification), ``statistics`` and
+``model_config`` (the extensions' content) are transport-neutral and never import Litestar;
+``repository`` (index, load = the reload, unload) is shared by both transports. ``routes`` is the REST
+transport (mounted at ``/v2``) with ``openapi`` its OpenAPI pieces; ``grpc`` is the gRPC transport
+(Triton's GRPCInferenceService), started by the app's lifespan beside HTTP.
 """

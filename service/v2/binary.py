@@ -25,8 +25,9 @@ BINARY_DATA_SIZE = "binary_data_size"  # input/response-output parameter: bytes 
 BINARY_DATA = "binary_data"  # requested-output parameter: answer this output as binary data
 BINARY_DATA_OUTPUT = "binary_data_output"  # request parameter: default of BINARY_DATA for all outputs
 
-# Protocol datatypes this server can carry, as little-endian numpy dtypes. BYTES (length-prefixed
-# strings) is not needed by any model here, so it is refused with a clear message instead.
+# Protocol datatypes this server can read, as little-endian numpy dtypes. BYTES (length-prefixed
+# strings) is only ever written (the classification extension's output); as an input it is refused.
+BYTES = "BYTES"
 NUMPY_DTYPES: dict[str, np.dtype] = {
     "BOOL": np.dtype("?"),
     "UINT8": np.dtype("u1"),
@@ -178,8 +179,17 @@ def tensor_from_json(data: list[Any], datatype: str, shape: Sequence[int], tenso
 
 
 def tensor_to_binary(array: np.ndarray, datatype: str) -> bytes:
-    """Array -> the extension's little-endian row-major bytes."""
+    """Array -> the extension's little-endian row-major bytes (BYTES: each element length-prefixed)."""
+    if datatype == BYTES:
+        return b"".join(len(item).to_bytes(4, "little") + item for item in array.ravel().tolist())
     return np.ascontiguousarray(array, dtype=_dtype(datatype)).tobytes()
+
+
+def tensor_to_json(array: np.ndarray, datatype: str) -> list[Any]:
+    """Array -> the protocol's flat row-major JSON `data` (BYTES elements as text)."""
+    if datatype == BYTES:
+        return [item.decode() for item in array.ravel().tolist()]
+    return array.ravel().tolist()
 
 
 def encode_body(header: dict[str, Any], chunks: Sequence[bytes]) -> tuple[bytes, int | None]:

@@ -8,7 +8,7 @@ encode the :class:`InferenceResult` their own way. Every refusal is a :class:`Pr
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata as package_metadata
 from typing import Any
 
@@ -17,10 +17,12 @@ import pydantic
 
 import contract
 from service.model import DigitModel
+from service.predictions import Recorder, new_prediction_id
 from service.v2.binary import (
     BINARY_DATA,
     BINARY_DATA_OUTPUT,
     BINARY_DATA_SIZE,
+    BYTES,
     HEADER_LENGTH,
     binary_chunks,
     binary_size,
@@ -29,18 +31,22 @@ from service.v2.binary import (
 )
 from service.v2.errors import ProtocolError
 from service.v2.schemas import InferenceRequest, MetadataTensor, ModelMetadata, RequestInput, ServerMetadata
+from service.v2.statistics import InferenceTimer
 
 SERVER_NAME = "digits-service"
 PLATFORM = "onnxruntime_onnx"  # Triton's platform name for ONNX models served by onnxruntime
 DATATYPE = "FP32"
-EXTENSIONS = ["binary_tensor_data"]  # Triton's name for the binary tensor data extension
+PREDICTION_ID_PARAMETER = "prediction_id"  # response parameter: the ids of the batch, comma-separated
+# Triton's names of the protocol extensions this server implements (REST and gRPC alike).
+EXTENSIONS = ["binary_tensor_data", "classification", "model_configuration", "model_repository", "statistics"]
+CLASSIFICATION = "classification"  # requested-output parameter: answer the top k classes as BYTES
 UNSUPPORTED_PARAMETERS = {
     "shared_memory_region": "the shared memory extension is not supported; send the data in the request",
-    "classification": "the classification extension is not supported; ask for the probabilities output",
 }
 # The contract's shapes with the dynamic batch dimension written as the protocol's -1.
 INPUT_SHAPE = [-1 if dim is None else dim for dim in contract.INPUT_SHAPE]
 OUTPUT_SHAPE = [-1 if dim is None else dim for dim in contract.OUTPUT_SHAPE]
+DIGIT_SCORE_SHAPE = [-1 if dim is None else dim for dim in contract.DIGIT_SCORE_SHAPE]
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,15 @@ class OutputTensor:
 
 
 @dataclass(frozen=True)
+class RequestedOutput:
+    """An output to answer: as binary data or not, and as the top ``class_count`` classes if asked so."""
+
+    name: str
+    as_binary: bool
+    class_count: int | None = None
+
+
+@dataclass(frozen=True)
 class InferenceResult:
     """What one inference request produced, before a transport encodes it."""
 
@@ -61,6 +76,8 @@ class InferenceResult:
     model_version: str
     id: str | None
     outputs: list[OutputTensor]
+    batch: int
+    prediction_ids: list[str] = field(default_factory=list)  # one per image, in batch order
 
 
 def server_version() -> str:
@@ -82,7 +99,10 @@ def model_metadata(model: DigitModel) -> ModelMetadata:
         versions=[model.version],
         platform=PLATFORM,
         inputs=[MetadataTensor(name=model.input_name, datatype=DATATYPE, shape=INPUT_SHAPE)],
-        outputs=[MetadataTensor(name=model.output_name, datatype=DATATYPE, shape=OUTPUT_SHAPE)],
+        outputs=[
+            MetadataTensor(name=name, datatype=DATATYPE, shape=shape)
+            for name, shape in zip(model.output_names, (OUTPUT_SHAPE, DIGIT_SCORE_SHAPE), strict=False)
+        ],
     )
 
 
@@ -131,7 +151,8 @@ def read_input(request: InferenceRequest, binary: bytes, model: DigitModel, max_
         raise ProtocolError(f"{where}: the batch dimension must be at least 1, got {batch}")
     if batch > max_batch:
         raise ProtocolError(
-            f"{where}: batch of {batch} is over this server's limit of {max_batch} (DIGITS_MAX_BATCH)"
+            f"{where}: batch of {batch} is over this server's limit of {max_batch} (DIGITS_MAX_BATCH)",
+            over_limit=True,
         )
 
     size = binary_size(tensor.parameters, tensor.name)
@@ -167,34 +188,98 @@ def binary_flag(parameters: dict[str, Any], key: str, default: bool, where: str)
     return value
 
 
-def requested_outputs(request: InferenceRequest, model: DigitModel) -> list[tuple[str, bool]]:
-    """(output name, as binary?) for each output to return; no `outputs` means all, as JSON by default."""
+def class_count(parameters: dict[str, Any], where: str) -> int | None:
+    """The classification extension's ``k`` (top classes to answer), if the output asks for it."""
+    count = parameters.get(CLASSIFICATION)
+    if count is None:
+        return None
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= contract.NUM_CLASSES:
+        raise ProtocolError(
+            f"{where}: parameter '{CLASSIFICATION}' must be an integer from 1 to {contract.NUM_CLASSES} "
+            f"(the classes to answer), got {count!r}"
+        )
+    return count
+
+
+def requested_outputs(request: InferenceRequest, model: DigitModel) -> list[RequestedOutput]:
+    """The outputs to return; no `outputs` means all, as JSON by default."""
     default = binary_flag(request.parameters, BINARY_DATA_OUTPUT, False, "request")
     if not request.outputs:
-        return [(model.output_name, default)]
-    selected: list[tuple[str, bool]] = []
+        return [RequestedOutput(name, default) for name in model.output_names]
+    selected: list[RequestedOutput] = []
     for output in request.outputs:
         where = f"output '{output.name}'"
-        if output.name != model.output_name:
+        if output.name not in model.output_names:
             raise ProtocolError(
-                f"unknown output '{output.name}'; model '{model.name}' has outputs ['{model.output_name}']"
+                f"unknown output '{output.name}'; model '{model.name}' has outputs {list(model.output_names)}"
             )
-        if any(name == output.name for name, _ in selected):
+        if any(chosen.name == output.name for chosen in selected):
             raise ProtocolError(f"{where} is requested twice")
         reject_unsupported(output.parameters, where)
-        selected.append((output.name, binary_flag(output.parameters, BINARY_DATA, default, where)))
+        as_binary = binary_flag(output.parameters, BINARY_DATA, default, where)
+        selected.append(RequestedOutput(output.name, as_binary, class_count(output.parameters, where)))
     return selected
 
 
-def infer(model: DigitModel, request: InferenceRequest, binary: bytes, max_batch: int) -> InferenceResult:
+def classify_top(probabilities: np.ndarray, count: int) -> np.ndarray:
+    """Triton's classification output: BYTES [N, count] of "probability:index", most probable first.
+
+    The digits model's class index is the digit itself, so it has no label file and no third field.
+    """
+    order = np.argsort(-probabilities, axis=1, kind="stable")[:, :count]
+    rows = [
+        [f"{row[index]:f}:{index}".encode() for index in top]
+        for row, top in zip(probabilities, order, strict=True)
+    ]
+    return np.array(rows, dtype=object).reshape(len(rows), count)
+
+
+def output_tensor(requested: RequestedOutput, values: np.ndarray) -> OutputTensor:
+    if requested.class_count is None:
+        return OutputTensor(requested.name, DATATYPE, values, requested.as_binary)
+    return OutputTensor(
+        requested.name, BYTES, classify_top(values, requested.class_count), requested.as_binary
+    )
+
+
+def infer(
+    model: DigitModel,
+    request: InferenceRequest,
+    binary: bytes,
+    max_batch: int,
+    timer: InferenceTimer | None = None,
+    recorder: Recorder | None = None,
+    route: str = "/v2/models/{model_name}/infer",
+) -> InferenceResult:
     """Check the request against the model contract, run the model, pick the outputs: CPU work, so
-    transports call this in an inference worker thread."""
+    transports call this in an inference worker thread. ``timer`` gets the compute_input (everything
+    up to the model call) and compute_infer laps of the statistics extension. Each image gets a
+    prediction id (transports answer them as the response parameter ``prediction_id``), handed to the
+    sample store's ``recorder`` when it is on."""
     images = read_input(request, binary, model, max_batch)
     outputs = requested_outputs(request, model)
-    probabilities, _ = model.classify(images)
+    if timer is not None:
+        timer.lap("compute_input")
+    answer = model.classify(images)
+    if timer is not None:
+        timer.lap("compute_infer")
+    ids = [new_prediction_id() for _ in range(len(answer.labels))]
+    if recorder is not None:
+        pixels = images[:, 0] * contract.PIXEL_MAX
+        recorder.record(
+            route,
+            ids,
+            pixels,
+            answer.probabilities,
+            model.name,
+            model.version,
+            [bool(x) for x in answer.looks_like_digit],
+        )
     return InferenceResult(
         model_name=model.name,
         model_version=model.version,
         id=request.id,
-        outputs=[OutputTensor(name, DATATYPE, probabilities, as_binary) for name, as_binary in outputs],
+        outputs=[output_tensor(requested, answer.outputs[requested.name]) for requested in outputs],
+        batch=len(images),
+        prediction_ids=ids,
     )

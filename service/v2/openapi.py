@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 from litestar.enums import MediaType
 from litestar.openapi import ResponseSpec
 from litestar.openapi.spec import OpenAPIMediaType, RequestBody, Schema
+from pydantic import BaseModel
 
 import contract
 from service import openapi_examples as examples
@@ -30,6 +31,24 @@ class V2PublicOperation(V2Operation):
     """V2 health: open without a key."""
 
     public: ClassVar[bool] = True
+
+
+def optional_body_operation(model: type[BaseModel]) -> type[V2Operation]:
+    """An operation class documenting an optional JSON body of ``model`` (Triton's repository API posts
+    none at all), for handlers that read their raw body and validate it strictly themselves."""
+
+    @dataclass
+    class OptionalBodyOperation(V2Operation):
+        def __post_init__(self) -> None:
+            schema = Schema(
+                **{key: value for key, value in model.model_json_schema().items() if key != "title"}
+            )
+            self.request_body = RequestBody(
+                required=False, content={MediaType.JSON: OpenAPIMediaType(schema=schema)}
+            )
+            super().__post_init__()
+
+    return OptionalBodyOperation
 
 
 # generate_examples=False: Litestar would otherwise fill the document with random strings (polyfactory);
@@ -92,7 +111,11 @@ def _request_schema() -> dict[str, Any]:
         "minItems": 1,
     }
     defs["RequestInput"]["required"] = ["name", "shape", "datatype", "data"]  # JSON bodies carry the data
-    defs["RequestOutput"]["properties"]["name"] = {"type": "string", "enum": [contract.OUTPUT_NAME]}
+    defs["RequestOutput"]["properties"]["name"] = {
+        "type": "string",
+        "enum": [contract.OUTPUT_NAME, contract.DIGIT_SCORE_NAME],
+        "description": f"'{contract.DIGIT_SCORE_NAME}' only where the model has it (version 2 on)",
+    }
     schema["properties"]["inputs"]["maxItems"] = 1
     return _inline_refs(schema, defs)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 # The protocol's $parameters: "name": $string | $number | $boolean. Clients add their own keys
 # (tritonclient sends e.g. "priority", "sequence_id"), so unknown keys are kept and ignored.
@@ -56,7 +56,9 @@ class ResponseOutput(BaseModel):
     shape: list[int]
     datatype: str
     parameters: Parameters | None = None
-    data: list[float] | None = None
+    data: list[float | str] | None = Field(
+        default=None, description="Row-major elements; BYTES elements (classification) as text."
+    )
 
 
 class InferenceResponse(BaseModel):
@@ -99,3 +101,50 @@ class ErrorResponse(BaseModel):
     """Every failed V2 request answers this shape, as the protocol requires."""
 
     error: str
+
+
+class ServerLive(BaseModel):
+    """`GET /v2/health/live`."""
+
+    live: bool
+
+
+class ServerReady(BaseModel):
+    """`GET /v2/health/ready`."""
+
+    ready: bool
+
+
+class ModelReady(BaseModel):
+    """`GET /v2/models/{name}/ready`."""
+
+    name: str
+    ready: bool
+
+
+class RepositoryIndexRequest(BaseModel):
+    """`POST /v2/repository/index` (the body may be empty)."""
+
+    ready: StrictBool = Field(False, description="Only the models ready for inference.")
+
+
+class RepositoryIndexEntry(BaseModel):
+    """One model version of the repository index."""
+
+    name: str
+    version: str
+    state: str = Field(description="READY (served) or UNAVAILABLE")
+    reason: str
+
+
+class RepositoryLoadRequest(BaseModel):
+    """`POST /v2/repository/models/{name}/load` or `/unload` (the body may be empty)."""
+
+    parameters: Parameters = Field(default_factory=dict)
+
+
+class RepositoryLoadResponse(BaseModel):
+    """A model (re)loaded: KServe's answer to `POST /v2/repository/models/{name}/load`."""
+
+    name: str
+    load: bool

@@ -38,6 +38,7 @@ def test_every_asset_url_carries_its_content_hash_and_is_served_cacheable() -> N
             "digits.js",
             "linefit.js",
             "card.js",
+            "feedback.js",
             "favicon.svg",
         }
         for url in urls:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from repo_files import REPO_ROOT
 
 PROBE = """
 import sys
@@ -36,6 +35,8 @@ NO_WEB_FRAMEWORK = [
     "service.v2.schemas",
     "service.v2.binary",
     "service.v2.inference",
+    "service.v2.statistics",
+    "service.v2.model_config",
 ]
 FRAMEWORK_PROBE = """
 import importlib, sys
