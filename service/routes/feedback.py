@@ -59,7 +59,16 @@ class FeedbackController(Controller):
         ),
     )
     async def feedback(self, request: Request, state: State) -> FeedbackStored:
-        """Stores the true digit (or that it is none) with the prediction; sending again replaces it."""
+        """Stores the true digit (or that it is none) with the prediction; sending again replaces it.
+
+        Send JSON ``{"prediction_id": "...", "label": 0-9}`` or ``{"prediction_id": "...",
+        "not_a_digit": true}`` with an id from a /predict, /predict/batch, /read or V2 answer. A
+        prediction answered a moment ago is waited for briefly (its row is written off the request path).
+
+        Errors (problem+json): 404 no stored prediction has this id (never made, not sampled, or deleted
+        by retention); 409 the sample store is off (``DIGITS_STORE_URL`` unset); 415 not JSON; 422 a bad
+        id, a label outside 0-9, or both or neither of label and not_a_digit; 503 the store's database is
+        down; 401 without the API key when one is configured."""
         correction = FeedbackRequest.model_validate_json(await request.body())
         store = open_store_or_409(state)
         label, not_a_digit = correction.label, correction.not_a_digit is True
@@ -98,7 +107,14 @@ class FeedbackController(Controller):
         responses=problem_responses(409, 503, _409=STORE_OFF_RESPONSE, _503="the store's database is down"),
     )
     async def summary(self, state: State) -> FeedbackSummary:
-        """Counts, accuracy on the samples users labelled, and the confusion of labels vs predictions."""
+        """Counts, accuracy on the samples users labelled, and the confusion of labels vs predictions.
+
+        Per model version: predictions stored, samples labelled or marked not a digit, how many labels
+        agreed with the prediction, and the 10x10 confusion (rows: the users' labels, columns: the
+        predictions), read from the store's database.
+
+        Errors (problem+json): 409 the sample store is off (``DIGITS_STORE_URL`` unset); 503 the store's
+        database is down; 401 without the API key when one is configured."""
         store = open_store_or_409(state)
         from sqlalchemy.exc import SQLAlchemyError
 
