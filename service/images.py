@@ -33,7 +33,8 @@ WORK_SIZE = 512  # larger pictures are reduced (by integer factors) to at most t
 FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF")  # JPEG includes camera MPO files
 UNIFORM_COLOUR_SPREAD = 48  # visible pixels of a transparent image within this gray range: alpha is the ink
 BLOCK_FILL = 0.6  # visible pixels filling this much of their bounding box are a picture, not strokes
-MIN_CONTRAST = 0.12  # ink must differ from the paper by this fraction of the paper's brightness
+MIN_CONTRAST = 0.05  # ink must stand this far (of full scale) above the paper noise floor: the floor
+# already refuses noise; this only keeps a faint smudge from counting (0.12 refused clean faint digits)
 MIN_INK_PIXELS = 2  # fewer strong-ink pixels than this (after speck removal) is a blank picture
 NOISE_SIGMAS = 4.0  # paper noise floor = median + this many robust sigmas of the background
 BLOCKS = 8  # the lighting is estimated on a BLOCKS x BLOCKS grid (pictures of at least SMALL px)
@@ -51,6 +52,11 @@ STROKE_TARGET = 2.2  # px at the 20-px box, before resampling: comes out as wide
 DETAIL = 4  # thin strokes are corrected at about DETAIL x the 20-px box
 MAX_GROW = 15  # the largest dilation (px at that scale)
 BORDER = 0.05  # the paper's colour is read from this outer fraction of each side
+LINE_FILL = 0.6  # a row (column) inked this much of its length is part of a ruled or graph line ...
+LINE_WIDTH = 0.02  # ... if the line is at most this thick (of the shorter side; 2 px at least)
+SLANT_RANGE = (-0.53, 0.32)  # MNIST's slants (x shift per row), 5th..95th percentile of the test set
+DESKEW = True
+MIN_ALPHA = 0.12  # a canvas export's strokes must be at least this opaque
 
 # Lookup tables for Image.point (thresholds applied in C).
 _STRONG = [255 if value >= STRONG_INK else 0 for value in range(256)]
@@ -149,6 +155,13 @@ def read_digit(data: bytes, *, max_pixels: int) -> np.ndarray:
     return to_mnist(decode_image(data, max_pixels=max_pixels))
 
 
+def check_pixels(pixels: np.ndarray) -> None:
+    """MNIST-format pixels sent as they are must hold a digit: one value everywhere (all 0, all 255) is
+    as blank as a blank picture and gets the same NoInk, not a confident guess."""
+    if float(pixels.max()) == float(pixels.min()):
+        raise NoInk(f"the pixels have no ink: every one is {float(pixels.flat[0]):g}")
+
+
 def png_base64(pixels: np.ndarray) -> str:
     """28x28 uint8 -> base64 of a grayscale PNG (no ``data:`` prefix): what the model saw."""
     array = np.asarray(pixels)
@@ -231,7 +244,7 @@ def _stretch_alpha(alpha: Image.Image) -> Image.Image:
     histogram = np.asarray(alpha.histogram())
     peak = int(np.flatnonzero(histogram)[-1])
     top = _median_level(histogram, peak // 2 + 1, 256)
-    if top < MIN_CONTRAST * 255:
+    if top < MIN_ALPHA * 255:
         raise NoInk(f"the image has no ink: its strokes are almost fully transparent (alpha {top})")
     return alpha if top == 255 else alpha.point(_levels_lut(0, top))
 
@@ -255,19 +268,26 @@ def _ink_from_gray(gray: np.ndarray) -> Image.Image:
         gray[outside] = level
         smooth = smooth.copy()
         smooth[~inside.astype(bool)] = level
-    paper = float(np.median(_border(smooth)))
+    # The paper's colour, from the full-resolution border: where ink touches the frame (a tight crop),
+    # 2x2 averages of the border are mostly part ink, their median no longer the paper's.
+    paper = float(np.median(_border(gray)))
     # Polarity: the ink is whichever extreme lies farther from the paper's colour.
     dark_ink = paper - float(smooth.min()) > float(smooth.max()) - paper
     raw = np.float32(1) - gray if dark_ink else gray
-    background = _background(np.float32(1) - smooth if dark_ink else smooth, (width, height))
+    if min(height, width) < SMALL:  # too small to see the lighting vary: the border's level
+        background = np.float32(np.median(_border(raw)))
+    else:
+        background = _background(np.float32(1) - smooth if dark_ink else smooth, (width, height))
     # Flat-field: the ink's contrast relative to the paper under it (uneven light divides out).
     ink = (raw - background) / np.maximum(np.float32(1) - background, np.float32(1e-3))
-    levels = Image.fromarray(
-        (np.clip(ink, 0, 1, out=ink) * np.float32(255) + np.float32(0.5)).astype(np.uint8)
-    )
-
+    array = (np.clip(ink, 0, 1, out=ink) * np.float32(255) + np.float32(0.5)).astype(np.uint8)
+    levels = Image.fromarray(array)
     histogram = np.asarray(levels.histogram())
     threshold = _otsu(histogram)
+    if min(height, width) >= SMALL and _remove_lines(array, threshold):  # ruled or graph paper
+        levels = Image.fromarray(array)
+        histogram = np.asarray(levels.histogram())
+        threshold = _otsu(histogram)
     if not histogram[threshold + 1 :].any():
         raise NoInk("the image has no ink: it is a uniform colour")
     # Paper noise floor: median + NOISE_SIGMAS robust sigmas (MAD) of the levels below Otsu's threshold;
@@ -285,6 +305,37 @@ def _ink_from_gray(gray: np.ndarray) -> Image.Image:
             f"(contrast {max(top - floor, 0) / 255:.2f}, needs {MIN_CONTRAST})"
         )
     return levels.point(_levels_lut(floor, top))
+
+
+def _remove_lines(levels: np.ndarray, threshold: int) -> bool:
+    """Erase, in place, thin straight lines that run across the picture (ruled or graph paper) from an
+    ink map; True if there were any. A stroke crossing a line is bridged over it (where the ink above
+    and below the line continues), so the digit is not cut in two.
+
+    A line: consecutive rows (columns) at least LINE_FILL inked across, together at most LINE_WIDTH of
+    the picture's shorter side thick. Digits do not do that: even a tight crop's bar of a 7 is thicker.
+    Lines tilted more than about a pixel across the picture are not found.
+    """
+    mask = levels > threshold // 2  # printed lines are often fainter than the pen: Otsu may split them off
+    found = False
+    for axis in (0, 1):  # 0: horizontal lines (rows), 1: vertical lines (columns)
+        view = levels if axis == 0 else levels.T
+        filled = np.flatnonzero(mask.mean(axis=1 - axis) >= LINE_FILL)
+        if filled.size == 0:
+            continue
+        thin = max(2, round(LINE_WIDTH * min(levels.shape)))
+        breaks = np.flatnonzero(np.diff(filled) > 1)
+        for start, stop in zip(
+            filled[np.concatenate(([0], breaks + 1))], filled[np.concatenate((breaks, [-1]))] + 1, strict=True
+        ):
+            if stop - start > thin:
+                continue
+            start, stop = max(start - 1, 0), min(stop + 1, view.shape[0])  # and the anti-aliased edges
+            above = view[start - 1] if start > 0 else np.zeros_like(view[0])
+            below = view[stop] if stop < view.shape[0] else np.zeros_like(view[0])
+            view[start:stop] = np.minimum(above, below)  # bridge the strokes that cross the line
+            found = True
+    return found
 
 
 def _sheet(gray: np.ndarray) -> tuple[np.ndarray, float] | None:
@@ -341,11 +392,9 @@ def _sheet(gray: np.ndarray) -> tuple[np.ndarray, float] | None:
     return full, paper
 
 
-def _background(raw: np.ndarray, size: tuple[int, int]) -> np.ndarray | np.float32:
+def _background(raw: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """The background level under the ink (ink bright), smooth across the picture: uneven lighting."""
     height, width = raw.shape
-    if min(height, width) < SMALL // 2:
-        return np.float32(np.median(_border(raw)))
     # Per block, the 25th percentile (the ink covers less than 3/4 of a block), then each block
     # takes the lowest of its 3x3 neighbourhood (a block filled by a thick stroke borrows its
     # neighbours' paper), then bilinear interpolation back to full size.
@@ -408,6 +457,8 @@ def _mnist_layout(pixels: Image.Image, *, despeckle: bool = True) -> np.ndarray:
         top, bottom = _main_extent(mask.sum(axis=1), gap)
         left, right = _main_extent(mask.sum(axis=0), gap)
         box = (left, top, right, bottom)
+    if DESKEW:
+        pixels, box = _deskew(pixels, box)
     digit = np.asarray(_fit_box(pixels, box), dtype=np.float32)
 
     mass = float(digit.sum())
@@ -423,6 +474,38 @@ def _mnist_layout(pixels: Image.Image, *, despeckle: bool = True) -> np.ndarray:
     out = np.zeros((IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8)
     out[offset_y : offset_y + digit.shape[0], offset_x : offset_x + digit.shape[1]] = np.clip(digit, 0, 255)
     return out
+
+
+Box = tuple[int, int, int, int]  # left, top, right, bottom (Pillow's order)
+
+
+def _deskew(pixels: Image.Image, box: Box) -> tuple[Image.Image, Box]:
+    """Shear the ink in ``box`` so its slant (second moments: x shift per row) lies within MNIST's range."""
+    left, top, right, bottom = box
+    crop = np.asarray(pixels, dtype=np.float32)[top:bottom, left:right]
+    mass = float(crop.sum())
+    if mass <= 0:
+        return pixels, box
+    rows = np.arange(crop.shape[0], dtype=np.float32)[:, None]
+    cols = np.arange(crop.shape[1], dtype=np.float32)[None, :]
+    centre_y, centre_x = float((crop * rows).sum()) / mass, float((crop * cols).sum()) / mass
+    mu02 = float((crop * (rows - centre_y) ** 2).sum())
+    if mu02 <= 0:
+        return pixels, box
+    slant = float((crop * (rows - centre_y) * (cols - centre_x)).sum()) / mu02
+    shear = slant - min(max(slant, SLANT_RANGE[0]), SLANT_RANGE[1])
+    if abs(shear) < 0.02:
+        return pixels, box
+    pad = math.ceil(abs(shear) * crop.shape[0] / 2) + 1
+    source = Image.new("L", (crop.shape[1] + 2 * pad, crop.shape[0]), 0)
+    source.paste(pixels.crop(box), (pad, 0))
+    sheared = source.transform(
+        source.size,
+        Image.Transform.AFFINE,
+        (1, shear, -shear * centre_y, 0, 1, 0),
+        resample=Image.Resampling.BILINEAR,
+    )
+    return sheared, sheared.point(_STRONG).getbbox() or (0, 0, sheared.width, sheared.height)
 
 
 def _main_extent(mass: np.ndarray, gap: int) -> tuple[int, int]:

@@ -92,7 +92,13 @@ def _json_pixels(body: bytes, settings: Settings, *, batch: bool) -> np.ndarray:
     else:
         grids = [PixelsRequest.model_validate(document).pixels]
     side = contract.IMAGE_SIZE  # each grid may be flat or rows on its own: reshape one by one
-    return np.stack([np.asarray(grid, dtype=np.float32).reshape(side, side) for grid in grids])
+    pixels = np.stack([np.asarray(grid, dtype=np.float32).reshape(side, side) for grid in grids])
+    for index, grid in enumerate(pixels):
+        try:
+            images.check_pixels(grid)
+        except images.NoInk as exc:
+            raise images.NoInk(f"instance {index}: {exc}" if batch else str(exc)) from None
+    return pixels
 
 
 async def _multipart_pictures(request: Request, settings: Settings, *, batch: bool) -> list[bytes]:
