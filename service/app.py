@@ -33,6 +33,7 @@ from service.routes.fit_line import FitLineController
 from service.routes.health import HealthController
 from service.routes.model_card import ModelCardController
 from service.routes.predict import PredictController
+from service.routes.read import ReadController
 from service.routes.ui import ui_router
 from service.routes.v2 import v2_router
 from service.settings import Settings
@@ -45,6 +46,7 @@ ROUTE_HANDLERS: list[Any] = [
     ModelCardController,
     AdminController,
     PredictController,
+    ReadController,
     metrics,
     v2_router,
     ui_router,

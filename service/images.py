@@ -56,7 +56,10 @@ LINE_FILL = 0.6  # a row (column) inked this much of its length is part of a rul
 LINE_WIDTH = 0.02  # ... if the line is at most this thick (of the shorter side; 2 px at least)
 SLANT_RANGE = (-0.53, 0.32)  # MNIST's slants (x shift per row), 5th..95th percentile of the test set
 DESKEW = True
+LINE_MAX_ASPECT = 8  # decode_scaled(line=True): up to this many times WORK_SIZE along a line of digits
 MIN_ALPHA = 0.12  # a canvas export's strokes must be at least this opaque
+
+Box = tuple[int, int, int, int]  # left, top, right, bottom (Pillow's order)
 
 # Lookup tables for Image.point (thresholds applied in C).
 _STRONG = [255 if value >= STRONG_INK else 0 for value in range(256)]
@@ -86,7 +89,15 @@ class NoInk(ImageError):  # noqa: N818
 
 
 def decode_image(data: bytes, *, max_pixels: int) -> Image.Image:
-    """Bytes -> a loaded image: frame 0, EXIF orientation applied, at most ~WORK_SIZE on its longer side.
+    """Bytes -> a loaded image: frame 0, EXIF orientation applied, at most ~WORK_SIZE on its longer side."""
+    return decode_scaled(data, max_pixels=max_pixels)[0]
+
+
+def decode_scaled(data: bytes, *, max_pixels: int, line: bool = False) -> tuple[Image.Image, float]:
+    """As decode_image, and the scale from the image's pixels to the picture's as sent (after EXIF).
+
+    ``line``: a line of digits keeps WORK_SIZE per picture height (up to LINE_MAX_ASPECT times as
+    wide), so a long number is not shrunk to specks; a picture as tall as it is wide decodes the same.
 
     The size is checked from the header before any pixel data is decoded (``Image.open`` is lazy),
     so a small file declaring huge dimensions costs nothing. Big JPEGs are decoded at 1/2..1/8 scale
@@ -108,24 +119,28 @@ def decode_image(data: bytes, *, max_pixels: int) -> Image.Image:
     width, height = image.size
     if width < 1 or height < 1:
         raise UnreadableImage(f"the image declares an empty size {width}x{height}")
+    work = WORK_SIZE
+    if line:
+        work = round(WORK_SIZE * min(max(width, height) / min(width, height), LINE_MAX_ASPECT))
     if width * height > max_pixels:
         raise ImageTooLarge(
             f"the image is too large: {width}x{height} = {width * height} pixels, the limit is {max_pixels}"
         )
     try:
-        if image.format in ("JPEG", "MPO") and max(width, height) > WORK_SIZE:
-            scale = WORK_SIZE / max(width, height)
+        if image.format in ("JPEG", "MPO") and max(width, height) > work:
+            scale = work / max(width, height)
             image.draft("L", (max(1, math.ceil(width * scale)), max(1, math.ceil(height * scale))))
         image.load()  # frame 0 of an animation; raises on truncated or corrupt data
         ImageOps.exif_transpose(image, in_place=True)
-        factor = math.ceil(max(image.size) / WORK_SIZE)
+        sent = max(width, height)  # the longer side as sent (EXIF orientation only swaps the sides)
+        factor = math.ceil(max(image.size) / work)
         if factor > 1:
             image = _reduce(image, factor)
     except Image.DecompressionBombError as error:
         raise ImageTooLarge(f"the image is too large: {error}") from None
     except Exception as error:
         raise UnreadableImage(f"the image data is corrupt or truncated: {_reason(error)}") from None
-    return image
+    return image, sent / max(image.size)
 
 
 def _reduce(image: Image.Image, factor: int) -> Image.Image:
@@ -144,10 +159,37 @@ def _reduce(image: Image.Image, factor: int) -> Image.Image:
 
 def to_mnist(image: Image.Image) -> np.ndarray:
     """Any Pillow image -> uint8 [28, 28], white digit on black, MNIST-style. Raises NoInk if blank."""
+    ink, noisy = ink_map(image)
+    return _mnist_layout(ink, despeckle=noisy)
+
+
+def ink_map(image: Image.Image) -> tuple[Image.Image, bool]:
+    """Any Pillow image -> (ink map "L" of the same size: ink 255, paper 0, lines of ruled paper gone;
+    whether it may hold specks of noise (a photo, not a canvas export)). Raises NoInk if blank."""
     if image.width < 1 or image.height < 1:
         raise NoInk(f"the image has no ink: it is empty ({image.width}x{image.height})")
-    ink, noisy = _ink_map(image)
-    return _mnist_layout(ink, despeckle=noisy)
+    return _ink_map(image)
+
+
+def layout(ink: Image.Image, box: Box) -> np.ndarray:
+    """The ink inside ``box`` of an ink map -> uint8 [28, 28] the way MNIST was made (slant, 20-px box,
+    centre of mass): what to_mnist does once it has found the digit's box."""
+    if DESKEW:
+        ink, box = _deskew(ink, box)
+    digit = np.asarray(_fit_box(ink, box), dtype=np.float32)
+    mass = float(digit.sum())
+    if mass <= 0:
+        raise NoInk("the image has no ink: the strokes vanish at MNIST size")
+    rows = np.arange(digit.shape[0], dtype=np.float32)
+    cols = np.arange(digit.shape[1], dtype=np.float32)
+    centre_y = float(digit.sum(axis=1) @ rows) / mass
+    centre_x = float(digit.sum(axis=0) @ cols) / mass
+    # Integer shift (as MNIST: its centres of mass lie within half a pixel of 14), kept inside the field.
+    offset_y = min(max(round(CENTRE - centre_y), 0), IMAGE_SIZE - digit.shape[0])
+    offset_x = min(max(round(CENTRE - centre_x), 0), IMAGE_SIZE - digit.shape[1])
+    out = np.zeros((IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8)
+    out[offset_y : offset_y + digit.shape[0], offset_x : offset_x + digit.shape[1]] = np.clip(digit, 0, 255)
+    return out
 
 
 def read_digit(data: bytes, *, max_pixels: int) -> np.ndarray:
@@ -443,11 +485,18 @@ def _levels_lut(floor: float, top: float) -> list[int]:
 # --- layout: ink map -> 28x28 the way MNIST was made ----------------------------------------------------
 
 
+def strong_ink(ink: Image.Image, *, despeckle: bool) -> Image.Image:
+    """The pixels that locate a digit (255): ink at least STRONG_INK (faint haze ignored), and on a
+    photo at least SMALL px across, specks removed by a 3x3 majority (a binary median, cheaper)."""
+    strong = ink.point(_STRONG)
+    if despeckle and min(ink.size) >= SMALL:
+        strong = strong.filter(ImageFilter.BoxBlur(1)).point(_MAJORITY)
+    return strong
+
+
 def _mnist_layout(pixels: Image.Image, *, despeckle: bool = True) -> np.ndarray:
     """Crop to the ink's bounding box, longer side to 20 px, centre of mass to the centre of 28x28."""
-    strong = pixels.point(_STRONG)  # the bounding box ignores faint haze
-    if despeckle and min(pixels.size) >= SMALL:  # and specks: 3x3 majority (a binary median, cheaper)
-        strong = strong.filter(ImageFilter.BoxBlur(1)).point(_MAJORITY)
+    strong = strong_ink(pixels, despeckle=despeckle)
     box = strong.getbbox()
     if box is None or strong.histogram()[255] < MIN_INK_PIXELS:
         raise NoInk("the image has no ink: only faint marks or specks of noise were found")
@@ -457,26 +506,7 @@ def _mnist_layout(pixels: Image.Image, *, despeckle: bool = True) -> np.ndarray:
         top, bottom = _main_extent(mask.sum(axis=1), gap)
         left, right = _main_extent(mask.sum(axis=0), gap)
         box = (left, top, right, bottom)
-    if DESKEW:
-        pixels, box = _deskew(pixels, box)
-    digit = np.asarray(_fit_box(pixels, box), dtype=np.float32)
-
-    mass = float(digit.sum())
-    if mass <= 0:
-        raise NoInk("the image has no ink: the strokes vanish at MNIST size")
-    rows = np.arange(digit.shape[0], dtype=np.float32)
-    cols = np.arange(digit.shape[1], dtype=np.float32)
-    centre_y = float(digit.sum(axis=1) @ rows) / mass
-    centre_x = float(digit.sum(axis=0) @ cols) / mass
-    # Integer shift (as MNIST: its centres of mass lie within half a pixel of 14), kept inside the field.
-    offset_y = min(max(round(CENTRE - centre_y), 0), IMAGE_SIZE - digit.shape[0])
-    offset_x = min(max(round(CENTRE - centre_x), 0), IMAGE_SIZE - digit.shape[1])
-    out = np.zeros((IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8)
-    out[offset_y : offset_y + digit.shape[0], offset_x : offset_x + digit.shape[1]] = np.clip(digit, 0, 255)
-    return out
-
-
-Box = tuple[int, int, int, int]  # left, top, right, bottom (Pillow's order)
+    return layout(pixels, box)
 
 
 def _deskew(pixels: Image.Image, box: Box) -> tuple[Image.Image, Box]:

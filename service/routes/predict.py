@@ -138,6 +138,12 @@ def infer(model: DigitModel, inputs: Inputs, settings: Settings, *, preprocessed
         )
     else:
         pixels = _json_pixels(inputs.json_body or b"", settings, batch=inputs.batch)
+    return predictions(model, pixels, preprocessed=preprocessed)
+
+
+def predictions(model: DigitModel, pixels: np.ndarray, *, preprocessed: bool) -> list[Prediction]:
+    """MNIST-format pixels [N, 28, 28] -> one model call -> one Prediction each: the one place a
+    Prediction is built (/predict, /predict/batch and each digit of /read)."""
     probabilities, labels = model.classify(contract.to_model_input(pixels))
     ref = ModelRef.of(model)
     seen = np.clip(np.rint(pixels), 0, contract.PIXEL_MAX).astype(np.uint8) if preprocessed else None
