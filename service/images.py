@@ -511,8 +511,7 @@ def _mnist_layout(pixels: Image.Image, *, despeckle: bool = True) -> np.ndarray:
 
 def _deskew(pixels: Image.Image, box: Box) -> tuple[Image.Image, Box]:
     """Shear the ink in ``box`` so its slant (second moments: x shift per row) lies within MNIST's range."""
-    left, top, right, bottom = box
-    crop = np.asarray(pixels, dtype=np.float32)[top:bottom, left:right]
+    crop = np.asarray(pixels.crop(box), dtype=np.float32)
     mass = float(crop.sum())
     if mass <= 0:
         return pixels, box

@@ -39,7 +39,12 @@ MAX_PIECE = 0.95  # ... and at most this (tuned: 0.8 broke wide digits apart)
 CUT_SPACING = 0.1  # cut points tried lie at least this share of the line's height apart ...
 CUTS_PER_HEIGHT = 3  # ... valleys of the ink profile at most this many per line height ...
 GRID_STEP = 0.25  # ... and an even grid this fine where no valley lies near
-CUT_PENALTY = 0.15  # log-confidence a cut inside a group must gain (tuned on a separate seed, see bench/)
+CUT_PENALTY = 0.1  # log-confidence a cut inside a group must gain (tuned on a separate seed, see bench/)
+SHORT = 0.6  # a digit spans at least this share of the line's height (MNIST's all do) ...
+SHORT_PENALTY = 1.0  # ... a piece lower than that pays this (a part of a digit, not one)
+WIDE = 1.1  # a digit is at most about as wide as the line is high (MNIST: 90% of them) ...
+WIDE_PENALTY = 2.0  # ... a piece pays this per line height beyond that (touching digits read as one)
+FRAGMENT = 0.15  # a cut piece drops its parts under this share of its largest one (the neighbour's bits)
 JOIN_PENALTY = 0.35  # log-confidence joining two groups side by side must gain (free where they overlap)
 Score = Callable[[np.ndarray], np.ndarray]
 
@@ -168,6 +173,12 @@ def _piece(ink: Image.Image, components: np.ndarray, units: list[Unit]) -> tuple
     mine = np.zeros((bottom - top, right - left), bool)
     for group, a, b in units:
         mine[:, a - left : b - left] |= np.isin(components[top:bottom, a:b], group.labels)
+    if units[0][1] != units[0][0].left or units[-1][2] != units[-1][0].right:
+        # A cut piece: bits of the neighbour cut off with it are not part of this digit.
+        parts, count = cc3d.connected_components(mine, connectivity=8, return_N=True)
+        if count > 1:
+            areas = np.bincount(parts.ravel())[1:]
+            mine = np.isin(parts, 1 + np.flatnonzero(areas >= FRAGMENT * areas.max()))
     # Keep the faint anti-aliased rim too: grow the mask of strong ink by one pixel each way.
     grown = mine.copy()
     grown[1:] |= mine[:-1]
@@ -219,16 +230,19 @@ def _segment(
                 MIN_PIECE * height <= width <= MAX_PIECE * height and (joins == 0 or (starts and ends))
             ):
                 spans.append((i, j, JOIN_PENALTY * joins + (0.0 if starts else CUT_PENALTY)))
-            elif width > MAX_PIECE * height:
+            elif width > MAX_PIECE * height and ends:  # only wider from here on
                 break
-    batch = []
+    batch, short = [], []
     for i, j, _ in spans:
-        piece, _where = _piece(ink, components, units[i:j])
+        piece, where = _piece(ink, components, units[i:j])
         batch.append(images.layout(piece, (0, 0, piece.width, piece.height)))
+        low = SHORT_PENALTY if where.height < SHORT * height else 0.0
+        short.append(low + WIDE_PENALTY * max(0.0, where.width / height - WIDE))
     confidence = score(np.stack(batch)).max(axis=1)
     best: list[tuple[float, list[int]]] = [(0.0, [0])] + [(-math.inf, [])] * n
-    for (i, j, penalty), value in sorted(zip(spans, confidence, strict=True), key=lambda item: item[0][1]):
-        total = best[i][0] + math.log(max(float(value), 1e-9)) - penalty
+    ranked = sorted(zip(spans, confidence, short, strict=True), key=lambda item: item[0][1])
+    for (i, j, penalty), value, low in ranked:
+        total = best[i][0] + math.log(max(float(value), 1e-9)) - penalty - low
         if best[i][0] > -math.inf and total > best[j][0]:
             best[j] = (total, [*best[i][1], j])
     path = best[n][1] if best[n][0] > -math.inf else list(range(n + 1))
