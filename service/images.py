@@ -56,6 +56,7 @@ LINE_FILL = 0.6  # a row (column) inked this much of its length is part of a rul
 LINE_WIDTH = 0.02  # ... if the line is at most this thick (of the shorter side; 2 px at least)
 SLANT_RANGE = (-0.53, 0.32)  # MNIST's slants (x shift per row), 5th..95th percentile of the test set
 DESKEW = True
+SLANT_DETAIL = 64  # the slant is measured on the ink reduced to about this many px
 LINE_MAX_ASPECT = 8  # decode_scaled(line=True): up to this many times WORK_SIZE along a line of digits
 MIN_ALPHA = 0.12  # a canvas export's strokes must be at least this opaque
 
@@ -511,7 +512,9 @@ def _mnist_layout(pixels: Image.Image, *, despeckle: bool = True) -> np.ndarray:
 
 def _deskew(pixels: Image.Image, box: Box) -> tuple[Image.Image, Box]:
     """Shear the ink in ``box`` so its slant (second moments: x shift per row) lies within MNIST's range."""
-    crop = np.asarray(pixels.crop(box), dtype=np.float32)
+    left, top, right, bottom = box
+    factor = max(1, max(right - left, bottom - top) // SLANT_DETAIL)  # the slant needs no more detail
+    crop = np.asarray(pixels.reduce(factor, box=box) if factor > 1 else pixels.crop(box), dtype=np.float32)
     mass = float(crop.sum())
     if mass <= 0:
         return pixels, box
@@ -525,13 +528,14 @@ def _deskew(pixels: Image.Image, box: Box) -> tuple[Image.Image, Box]:
     shear = slant - min(max(slant, SLANT_RANGE[0]), SLANT_RANGE[1])
     if abs(shear) < 0.02:
         return pixels, box
-    pad = math.ceil(abs(shear) * crop.shape[0] / 2) + 1
-    source = Image.new("L", (crop.shape[1] + 2 * pad, crop.shape[0]), 0)
+    height, width = bottom - top, right - left
+    pad = math.ceil(abs(shear) * height / 2) + 1
+    source = Image.new("L", (width + 2 * pad, height), 0)
     source.paste(pixels.crop(box), (pad, 0))
     sheared = source.transform(
         source.size,
         Image.Transform.AFFINE,
-        (1, shear, -shear * centre_y, 0, 1, 0),
+        (1, shear, -shear * (centre_y + 0.5) * height / crop.shape[0], 0, 1, 0),
         resample=Image.Resampling.BILINEAR,
     )
     return sheared, sheared.point(_STRONG).getbbox() or (0, 0, sheared.width, sheared.height)
