@@ -43,6 +43,7 @@ CUT_PENALTY = 0.1  # log-confidence a cut inside a group must gain (tuned on a s
 SHORT = 0.6  # a digit spans at least this share of the line's height (MNIST's all do) ...
 SHORT_PENALTY = 1.0  # ... a piece lower than that pays this (a part of a digit, not one)
 WIDE = 1.1  # a digit is at most about as wide as the line is high (MNIST: 90% of them) ...
+CUT_WIDE = 0.75  # ... and a piece cut from touching digits this (MNIST's median is 0.8 of the box)
 WIDE_PENALTY = 2.0  # ... a piece pays this per line height beyond that (touching digits read as one)
 FRAGMENT = 0.15  # a cut piece drops its parts under this share of its largest one (the neighbour's bits)
 JOIN_PENALTY = 0.35  # log-confidence joining two groups side by side must gain (free where they overlap)
@@ -216,7 +217,7 @@ def _segment(
     ]
     if n == len(groups) and not any(joinable):
         return [[unit] for unit in units]
-    spans: list[tuple[int, int, float]] = []  # first unit, stop, penalty
+    spans: list[tuple[int, int, float, bool]] = []  # first unit, stop, penalty, whole groups
     for i in range(n):
         for j in range(i + 1, n + 1):
             part = units[i:j]
@@ -229,19 +230,20 @@ def _segment(
             if (joins == 0 and starts and ends) or (
                 MIN_PIECE * height <= width <= MAX_PIECE * height and (joins == 0 or (starts and ends))
             ):
-                spans.append((i, j, JOIN_PENALTY * joins + (0.0 if starts else CUT_PENALTY)))
+                spans.append((i, j, JOIN_PENALTY * joins + (0.0 if starts else CUT_PENALTY), starts and ends))
             elif width > MAX_PIECE * height and ends:  # only wider from here on
                 break
     batch, short = [], []
-    for i, j, _ in spans:
+    for i, j, _, whole in spans:
         piece, where = _piece(ink, components, units[i:j])
         batch.append(images.layout(piece, (0, 0, piece.width, piece.height)))
         low = SHORT_PENALTY if where.height < SHORT * height else 0.0
-        short.append(low + WIDE_PENALTY * max(0.0, where.width / height - WIDE))
+        wide = WIDE if whole else CUT_WIDE
+        short.append(low + WIDE_PENALTY * max(0.0, where.width / height - wide))
     confidence = score(np.stack(batch)).max(axis=1)
     best: list[tuple[float, list[int]]] = [(0.0, [0])] + [(-math.inf, [])] * n
     ranked = sorted(zip(spans, confidence, short, strict=True), key=lambda item: item[0][1])
-    for (i, j, penalty), value, low in ranked:
+    for (i, j, penalty, _), value, low in ranked:
         total = best[i][0] + math.log(max(float(value), 1e-9)) - penalty - low
         if best[i][0] > -math.inf and total > best[j][0]:
             best[j] = (total, [*best[i][1], j])
