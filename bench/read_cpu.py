@@ -32,11 +32,11 @@ from service.settings import Settings  # noqa: E402
 ROUNDS = 5  # the machine is shared: the fastest of several rounds is the figure least disturbed
 
 
-def cpu_per_call(call, repeat: int) -> float:
-    """CPU ms per call: the fastest of ROUNDS rounds of ``repeat`` calls, after a warm-up call."""
+def cpu_per_call(call, repeat: int, rounds_wanted: int = ROUNDS) -> float:
+    """CPU ms per call: the fastest of several rounds of ``repeat`` calls, after a warm-up call."""
     call()
     rounds = []
-    for _ in range(ROUNDS):
+    for _ in range(rounds_wanted):
         started = time.process_time()
         for _ in range(repeat):
             call()
@@ -47,6 +47,8 @@ def cpu_per_call(call, repeat: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=ROUNDS, help="the figure is the fastest round")
+    parser.add_argument("--predict-only", action="store_true", help="skip /read (before/after runs)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     from training.data import load
@@ -62,13 +64,17 @@ def main() -> None:
         inputs = predict.Inputs(pictures=[data])
         results[f"predict/{name} ms"] = round(
             cpu_per_call(
-                lambda inputs=inputs: predict.infer(model, inputs, settings, preprocessed=False), args.repeat
+                lambda inputs=inputs: predict.infer(model, inputs, settings, preprocessed=False),
+                args.repeat,
+                args.rounds,
             ),
             3,
         )
     try:
         from service.routes import read
     except ImportError:
+        read = None
+    if args.predict_only:
         read = None
     if read is not None:
         four = [test.images[i] for i in (1, 2, 3, 4)]

@@ -311,9 +311,9 @@ def _ink_from_gray(gray: np.ndarray) -> Image.Image:
         gray[outside] = level
         smooth = smooth.copy()
         smooth[~inside.astype(bool)] = level
-    # The paper's colour, from the full-resolution border: where ink touches the frame (a tight crop),
-    # 2x2 averages of the border are mostly part ink, their median no longer the paper's.
-    paper = float(np.median(_border(gray)))
+    # The paper's colour, from the border. On a small picture from the full-resolution one: where ink
+    # touches the frame (a tight crop), 2x2 averages of a 1-px border are mostly part ink.
+    paper = float(np.median(_border(gray if min(height, width) < SMALL else smooth)))
     # Polarity: the ink is whichever extreme lies farther from the paper's colour.
     dark_ink = paper - float(smooth.min()) > float(smooth.max()) - paper
     raw = np.float32(1) - gray if dark_ink else gray
@@ -363,7 +363,7 @@ def _remove_lines(levels: np.ndarray, threshold: int) -> bool:
     found = False
     for axis in (0, 1):  # 0: horizontal lines (rows), 1: vertical lines (columns)
         view = levels if axis == 0 else levels.T
-        filled = np.flatnonzero(mask.mean(axis=1 - axis) >= LINE_FILL)
+        filled = np.flatnonzero(np.count_nonzero(mask, axis=1 - axis) >= LINE_FILL * view.shape[1])
         if filled.size == 0:
             continue
         thin = max(2, round(LINE_WIDTH * min(levels.shape)))
