@@ -236,11 +236,16 @@ def _segment(
     batch, short = [], []
     for i, j, _, whole in spans:
         piece, where = _piece(ink, components, units[i:j])
-        batch.append(images.layout(piece, (0, 0, piece.width, piece.height)))
+        try:
+            batch.append(images.layout(piece, (0, 0, piece.width, piece.height)))
+        except images.NoInk:  # a cut through empty columns: a blank field, which nothing chooses
+            batch.append(np.zeros((28, 28), np.uint8))
+            where = _Group(0, 0, 0, 0, [], 0)
         low = SHORT_PENALTY if where.height < SHORT * height else 0.0
         wide = WIDE if whole else CUT_WIDE
         short.append(low + WIDE_PENALTY * max(0.0, where.width / height - wide))
     confidence = score(np.stack(batch)).max(axis=1)
+    confidence[[not b.any() for b in batch]] = 0.0
     best: list[tuple[float, list[int]]] = [(0.0, [0])] + [(-math.inf, [])] * n
     ranked = sorted(zip(spans, confidence, short, strict=True), key=lambda item: item[0][1])
     for (i, j, penalty, _), value, low in ranked:

@@ -114,3 +114,28 @@ def test_openapi_documents_read(client) -> None:
     schema = document["components"]["schemas"]["ReadResult"]
     assert {"text", "digits", "model"} <= set(schema["properties"])
     assert schema["properties"]["text"]["examples"] == ["2026"]
+
+
+def odd_pictures() -> list[tuple[str, bytes]]:
+    rng = np.random.default_rng(0)
+    noise = Image.fromarray(rng.integers(0, 256, (64, 64), dtype=np.uint8))
+    checker = Image.fromarray(((np.indices((96, 96)).sum(axis=0) // 8 % 2) * 255).astype(np.uint8))
+    stripes = Image.fromarray(np.tile((np.arange(600) % 7 == 0).astype(np.uint8) * 255, (80, 1)))
+    return [
+        ("1x1", encode(Image.new("L", (1, 1), 0))),
+        ("a line 1 px high", encode(Image.new("L", (500, 1), 0))),
+        ("a column 1 px wide", encode(Image.new("L", (1, 500), 0))),
+        ("noise", encode(noise)),
+        ("checkerboard", encode(checker)),
+        ("vertical stripes", encode(stripes)),
+        ("transparent", encode(Image.new("RGBA", (50, 50), (0, 0, 0, 0)))),
+    ]
+
+
+@pytest.mark.parametrize(("name", "data"), odd_pictures())
+def test_odd_pictures_are_answered_never_a_500(client, name, data) -> None:
+    response = client.post("/read", content=data, headers={"content-type": PNG})
+    assert response.status_code in (200, 422), (name, response.text)
+    if response.status_code == 200:
+        body = response.json()
+        assert len(body["text"]) == len(body["digits"]) <= reading.MAX_DIGITS
