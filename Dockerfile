@@ -86,7 +86,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     DIGITS_WORKERS=1 \
     DIGITS_HOST=0.0.0.0 \
     DIGITS_PORT=8000 \
-    DIGITS_MODEL_PATH=/app/models/digits/1/model.onnx
+    DIGITS_GRPC_PORT=8001 \
+    DIGITS_MODEL_PATH=/app/models/digits/2/model.onnx
 # Three layers, least often changed first: dependencies, model, code. All owned by root and readable
 # by everyone: the service user can read them, not change them.
 COPY --from=venv /opt/venv /opt/venv
@@ -94,7 +95,8 @@ WORKDIR /app
 COPY models/ models/
 COPY --from=build /opt/service /opt/service
 USER 10001:10001
-EXPOSE 8000
+# 8000: HTTP (REST, /v2, the page); 8001: the Open Inference Protocol over gRPC (as Triton)
+EXPOSE 8000 8001
 # No curl in a slim image: Python's urllib. Written without spaces on purpose, because podman's
 # Docker-compatible API splits exec-form healthcheck arguments on spaces.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \

@@ -39,3 +39,16 @@ def to_model_input(pixels: np.ndarray) -> np.ndarray:
     """uint8 (or 0..255 float) pixels shaped [..., 28, 28] -> float32 [N, 1, 28, 28] in [0, 1]."""
     array = np.asarray(pixels, dtype=np.float32).reshape(-1, 1, IMAGE_SIZE, IMAGE_SIZE)
     return array * np.float32(1.0 / PIXEL_MAX)
+
+
+# Optional second output (models from version 2 on): how much the picture looks like a digit at all.
+# float32 [N, 1] in [0, 1] (one column: Triton and V2 see an ordinary batched tensor); a score
+# >= DIGIT_SCORE_THRESHOLD means "looks like a digit". The threshold
+# is fixed here: each trained model shifts its score so that the cut it chose on validation sits at
+# this value. The label and probabilities are still meaningful (and returned) below it.
+DIGIT_SCORE_NAME = "digit_score"
+DIGIT_SCORE_SHAPE = (None, 1)
+DIGIT_SCORE_THRESHOLD = 0.5
+# For a model without that output (version 1) the score is the top probability and the same rule,
+# score >= FALLBACK_MIN_CONFIDENCE, decides: a weak test (it lets about a third of non-digits pass).
+FALLBACK_MIN_CONFIDENCE = 0.9

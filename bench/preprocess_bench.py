@@ -5,6 +5,8 @@ Inputs, made here so the script needs nothing but the base dependencies:
   photo    4032x3024 JPEG (a 12 MP phone photo): dark ink on paper, uneven light, sensor noise
   scan     1200x900 grayscale PNG, dark on white (a flatbed scan / screenshot)
   mnist    28x28 grayscale PNG, white on black (already MNIST format)
+  oversized  PNG headers declaring 100000x100000, 10000x10000 and 5000x5000 pixels (refused with 413
+           from the header alone; tests/images checks that no pixel buffer is allocated, this how fast)
 
 Steps: decode (header check, JPEG draft, load, EXIF orientation, integer reduce), ink map (alpha or
 polarity + lighting + noise floor), layout (bbox, 20 px box, centre of mass), the whole read_digit,
@@ -18,8 +20,11 @@ from __future__ import annotations
 import argparse
 import io
 import statistics
+import struct
 import sys
 import time
+import warnings
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -75,6 +80,17 @@ def mnist_png() -> bytes:
     return encode(strokes(28, 2), "PNG")
 
 
+def png_header(width: int, height: int) -> bytes:
+    """A valid PNG signature, IHDR declaring width x height, a tiny IDAT and IEND."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    idat = zlib.compress(b"\0" * 64)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
 def measure(function: Callable[[], object], repeat: int, seconds: float) -> list[float]:
     """Wall times in ms: at least 5 runs, at most ``repeat``, stopping after about ``seconds``."""
     function()  # warm up (imports, plugin init, caches)
@@ -117,18 +133,42 @@ def bench_input(label: str, data: bytes, repeat: int, seconds: float) -> None:
         print(row(name, measure(function, repeat, seconds)))
 
 
+def bench_oversized(repeat: int, seconds: float) -> None:
+    """Time the refusal of pictures that declare too many pixels (nothing is decoded)."""
+    warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # Pillow's own warning, then ours
+    print(f"\noversized: PNG headers only, refused with {images.ImageTooLarge.status_code}")
+    print(f"  {'declared (limit)':<28} {'median':>8} {'min':>8} {'p90':>8} {'runs':>6}   (ms)")
+    cases = [(100_000, 100_000, MAX_PIXELS), (10_000, 10_000, MAX_PIXELS), (5_000, 5_000, 1_000_000)]
+    for width, height, limit in cases:
+        data = png_header(width, height)
+
+        label = f"{width}x{height} ({limit:,})"
+
+        def refuse(data: bytes = data, limit: int = limit, label: str = label) -> None:
+            try:
+                images.read_digit(data, max_pixels=limit)
+            except images.ImageTooLarge:
+                return
+            raise SystemExit(f"{label} was not refused")
+
+        print(row(label, measure(refuse, repeat, seconds)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--repeat", type=int, default=300, help="most runs per step")
     parser.add_argument("--seconds", type=float, default=1.0, help="time budget per step")
-    parser.add_argument("--only", choices=["canvas", "photo", "scan", "mnist"], action="append")
+    parser.add_argument("--only", choices=["canvas", "photo", "scan", "mnist", "oversized"], action="append")
     args = parser.parse_args()
     inputs = {"canvas": canvas_png, "photo": phone_photo_jpeg, "scan": scan_png, "mnist": mnist_png}
     print(f"service/images.py preprocessing, WORK_SIZE={images.WORK_SIZE}; Pillow {Image.__version__}")
-    for label in args.only or inputs:
-        bench_input(label, inputs[label](), args.repeat, args.seconds)
+    for label in args.only or [*inputs, "oversized"]:
+        if label == "oversized":
+            bench_oversized(args.repeat, args.seconds)
+        else:
+            bench_input(label, inputs[label](), args.repeat, args.seconds)
 
 
 if __name__ == "__main__":

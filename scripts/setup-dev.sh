@@ -12,10 +12,11 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 # torch first, alone, so pip takes the pinned pair from the local disk instead of resolving a newer build.
 .venv/bin/python -m pip install --quiet "torch==2.14.1" "torchvision==0.29.1"
-.venv/bin/python -m pip install --quiet -e ".[train,dev]"
+.venv/bin/python -m pip install --quiet -e ".[train,dev,store]"
 
-# Debian packages: Chromium for the browser tests, fonts for the printed-digit tests.
-apt_packages=(chromium fonts-dejavu-core fonts-liberation)
+# Debian packages: Chromium for the browser tests, fonts for the printed-digit tests, PostgreSQL for the
+# sample store's tests (they start their own server from its binaries; the package's own cluster is unused).
+apt_packages=(chromium fonts-dejavu-core fonts-liberation postgresql)
 missing=()
 for package in "${apt_packages[@]}"; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

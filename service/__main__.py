@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import socket
 import sys
 import tempfile
 from typing import Any
@@ -22,6 +23,7 @@ from service.settings import Settings, env_for
 
 EXIT_BAD_SETTINGS = 2
 EXIT_BAD_MODEL = 2
+EXIT_BAD_STORE = 2
 
 
 def parser() -> argparse.ArgumentParser:
@@ -54,21 +56,73 @@ def load_settings(argv: list[str] | None) -> Settings:
         raise SystemExit(EXIT_BAD_SETTINGS) from None
 
 
+def grpc_port_problem(settings: Settings) -> str | None:
+    """Why the gRPC port cannot be had, checked once before any worker starts (workers share it through
+    SO_REUSEPORT, which would otherwise let them join another server's port without a word)."""
+    if settings.grpc_port == 0:
+        return None
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as grpc binds: TIME_WAIT is no conflict
+        try:
+            probe.bind((settings.host, settings.grpc_port))
+        except OSError as exc:
+            return (
+                f"the gRPC port {settings.host}:{settings.grpc_port} is not free ({exc.strerror}); "
+                "set DIGITS_GRPC_PORT (--grpc-port), or 0 to turn gRPC off"
+            )
+    return None
+
+
+def migrate_store(url: str) -> str | None:
+    """Bring the sample store's schema up to date once, here, before any worker starts (workers only
+    check it): None, or what went wrong in one line."""
+    try:
+        from service.store import database
+    except ImportError as exc:
+        return (
+            f"DIGITS_STORE_URL is set but the store's libraries are missing ({exc.name}): "
+            "pip install 'digits-service[store]'"
+        )
+    try:
+        engine = database.create_store_engine(url)
+        try:
+            database.migrate(engine)
+        finally:
+            engine.dispose()
+    except database.StoreError as exc:
+        return str(exc)
+    except Exception as exc:  # the database refused or is down
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return f"the sample store {database.safe_url(url)} could not be migrated: {reason}"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     settings = load_settings(argv)
 
     import uvicorn  # imported after the settings are known good: keeps `--help` and errors fast
 
-    from service import lifecycle, workers
+    from service import repository, signals
     from service.logs import logging_config
     from service.model import ModelError
 
-    lifecycle.prepare_signals()  # SIGTERM: graceful stop, exit 0; SIGHUP: reload once serving
+    signals.prepare_signals()  # SIGTERM: graceful stop, exit 0; SIGHUP: reload once serving
     try:
-        model = lifecycle.load_configured(settings)  # DIGITS_MODEL_REPOSITORY's newest valid, or model_path
+        model = repository.load_configured(settings)  # DIGITS_MODEL_REPOSITORY's newest valid, or model_path
     except ModelError as exc:
         print(f"python -m service: cannot start: {exc}", file=sys.stderr)
         return EXIT_BAD_MODEL
+
+    busy = grpc_port_problem(settings)
+    if busy:
+        print(f"python -m service: cannot start: {busy}", file=sys.stderr)
+        return EXIT_BAD_SETTINGS
+    if settings.store_url and settings.store_migrate:
+        problem = migrate_store(settings.store_url)
+        if problem:
+            print(f"python -m service: cannot start: {problem}", file=sys.stderr)
+            return EXIT_BAD_STORE
 
     common: dict[str, Any] = {
         "host": settings.host,
@@ -88,16 +142,16 @@ def main(argv: list[str] | None = None) -> int:
 
     del model  # each worker loads its own session
     os.environ.update(env_for(settings))
-    lifecycle.mark_supervisor()  # POST /admin/reload in a worker asks this process (SIGHUP) to restart them
+    signals.mark_supervisor()  # POST /admin/reload in a worker asks this process (SIGHUP) to restart them
     metrics_dir = tempfile.mkdtemp(prefix="digits-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     try:
-        # uvicorn's supervisor; with reuse_port, a listening socket per worker (service.workers)
-        workers.run(
+        # uvicorn's supervisor: one listening socket shared by the workers, rolling restarts on SIGHUP
+        uvicorn.run(
             "service.app:create_app",
             factory=True,
             workers=settings.workers,
-            reuse_port=settings.reuse_port,
+            timeout_worker_healthcheck=settings.worker_start_timeout,  # also bounds a live worker's ping
             **common,
         )
     finally:

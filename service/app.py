@@ -2,10 +2,11 @@
 
 The model is loaded once per process in the lifespan (or handed in ready-made by ``python -m service``,
 which loads it first so a bad model stops startup with one clear line) and kept on ``app.state.model``.
-Handlers receive it, and the settings, by dependency injection as ``model`` and ``settings``. Inference runs
-in worker threads bounded by ``app.state.inference_limiter`` so the event loop never waits on the model.
+Handlers receive it, the settings and the inference limiter by dependency injection as ``model``,
+``settings`` and ``inference_limiter``. Inference runs in worker threads bounded by that limiter so the
+event loop never waits on the model.
 
-To add a router (``/v2``, the web page), append it to ``ROUTE_HANDLERS`` - one line.
+To add a router or controller (``/v2``, the web page), append it to ``ROUTE_HANDLERS`` - one line.
 """
 
 from __future__ import annotations
@@ -26,18 +27,21 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.plugins.pydantic import PydanticPlugin
 
-from service import errors, images, lifecycle, linefit, security
+from service import errors, images, linefit, reload, repository, sample_store, security, signals
 from service.model import DigitModel
 from service.routes.admin import AdminController
+from service.routes.feedback import FeedbackController
 from service.routes.fit_line import FitLineController
 from service.routes.health import HealthController
+from service.routes.metrics import metrics
 from service.routes.model_card import ModelCardController
 from service.routes.predict import PredictController
 from service.routes.read import ReadController
 from service.routes.ui import ui_router
-from service.routes.v2 import v2_router
 from service.settings import Settings
-from service.telemetry import RequestTelemetry, metrics
+from service.telemetry import RequestTelemetry
+from service.v2.grpc import grpc_lifespan
+from service.v2.routes import v2_aware, v2_router
 
 log = logging.getLogger("service.app")
 
@@ -46,6 +50,7 @@ ROUTE_HANDLERS: list[Any] = [
     ModelCardController,
     AdminController,
     PredictController,
+    FeedbackController,
     ReadController,
     metrics,
     v2_router,
@@ -53,11 +58,21 @@ ROUTE_HANDLERS: list[Any] = [
 ]
 
 
-def provide_model(state: State, settings: NamedDependency[Settings]) -> DigitModel:
-    # ``settings`` only orders the two: Litestar resolves independent dependencies of one handler in an
-    # anyio task group (~0.1 ms CPU per request, measured in-process); dependent ones in sequence.
-    del settings
+# The providers form one chain, settings -> inference_limiter -> model, though none needs the other:
+# Litestar resolves independent dependencies of one handler in an anyio task group (~0.1 ms CPU per
+# request, measured in-process), dependent ones in sequence. The model comes last because it may be
+# missing (readiness reads it from the state instead).
+
+
+def provide_model(state: State, inference_limiter: NamedDependency[anyio.CapacityLimiter]) -> DigitModel:
+    del inference_limiter  # only orders the chain
     return state.model
+
+
+def provide_inference_limiter(state: State, settings: NamedDependency[Settings]) -> anyio.CapacityLimiter:
+    """The slots for inference and line fits (DIGITS_INFERENCE_THREADS per process)."""
+    del settings  # only orders the chain
+    return state.inference_limiter
 
 
 def provide_settings(state: State) -> Settings:
@@ -69,7 +84,7 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
     """Load the model once (unless handed in), size the inference pool, log the card."""
     settings: Settings = app.state.settings
     if app.state.get("model") is None:
-        app.state.model = await anyio.to_thread.run_sync(lambda: lifecycle.load_configured(settings))
+        app.state.model = await anyio.to_thread.run_sync(lambda: repository.load_configured(settings))
     app.state.inference_limiter = anyio.CapacityLimiter(settings.inference_threads)
     model: DigitModel = app.state.model
     log.info(
@@ -108,11 +123,19 @@ def create_app(settings: Settings | None = None, *, model: DigitModel | None = N
         dependencies={
             "model": Provide(provide_model, sync_to_thread=False),
             "settings": Provide(provide_settings, sync_to_thread=False),
+            "inference_limiter": Provide(provide_inference_limiter, sync_to_thread=False),
+            "sample_store": Provide(sample_store.provide_sample_store, sync_to_thread=False),
         },
-        lifespan=[lifespan, lifecycle.reload_lifespan],  # reload: SIGHUP, POST /admin/reload
+        lifespan=[
+            lifespan,
+            sample_store.store_lifespan,  # DIGITS_STORE_URL: the sample store's writer (else nothing)
+            reload.reloader_lifespan,
+            signals.sighup_lifespan,  # SIGHUP, /admin/reload
+            grpc_lifespan,  # DIGITS_GRPC_PORT: gRPC on the same model, limits and reloads
+        ],
         state=State({"settings": settings, "model": model}),
         exception_handlers={
-            HTTPException: errors.http_exception_handler,
+            HTTPException: v2_aware(errors.http_exception_handler),  # /v2 answers {"error"}
             errors.ApiError: errors.api_error_handler,
             images.ImageError: errors.domain_error_handler,
             linefit.FitError: errors.domain_error_handler,
@@ -124,8 +147,11 @@ def create_app(settings: Settings | None = None, *, model: DigitModel | None = N
         cors_config=security.cors_config(settings),
         middleware=security.middleware(settings),  # the rate limit, when configured
         multipart_form_part_limit=settings.max_batch + 16,
+        security=security.requirements(settings),  # with an API key: every handler needs it (documented)
         openapi_config=OpenAPIConfig(
             title="digits",
+            components=security.openapi_components(settings),
+            security=security.requirements(settings),
             version="1",
             description="Reads handwritten digits (MNIST-trained ONNX model) and fits lines with SGD. "
             "Every error is RFC 9457 problem+json.",
@@ -139,5 +165,4 @@ def create_app(settings: Settings | None = None, *, model: DigitModel | None = N
     app.asgi_handler = RequestTelemetry(
         security.SecurityLayer(app.asgi_handler, settings), log_requests=settings.access_log
     )
-    security.document(app, settings)  # with an API key: its schemes and 401s in the OpenAPI document
     return app

@@ -52,6 +52,16 @@ class ApiError(Exception):
         self.headers = headers
 
 
+def problem_body(
+    status_code: int, detail: str, *, instance: str | None = None, errors: list[FieldError] | None = None
+) -> dict[str, Any]:
+    """The problem details document: the one builder, used by handlers, the API-key check and the
+    HTTP protocol's 431 alike."""
+    return Problem(
+        title=_phrase(status_code), status=status_code, detail=detail, instance=instance, errors=errors
+    ).model_dump(exclude_none=True)
+
+
 def problem_response(
     request: Request[Any, Any, Any],
     status_code: int,
@@ -60,13 +70,7 @@ def problem_response(
     errors: list[FieldError] | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response[dict[str, Any]]:
-    body = Problem(
-        title=_phrase(status_code),
-        status=status_code,
-        detail=detail,
-        instance=request.url.path,
-        errors=errors,
-    ).model_dump(exclude_none=True)
+    body = problem_body(status_code, detail, instance=request.url.path, errors=errors)
     return Response(body, status_code=status_code, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
 
@@ -168,11 +172,15 @@ def pydantic_field_errors(exc: pydantic.ValidationError, source: str = "body") -
     return errors
 
 
-def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
-    """A bug: log the traceback, tell the client only that it happened."""
+INTERNAL_ERROR_DETAIL = "the server failed to answer this request; the error is logged"
+
+
+def log_internal_error(request: Request[Any, Any, Any], exc: Exception) -> str:
+    """A bug: log the traceback and return the only thing the client is told (for / and /v2 alike)."""
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return problem_response(
-        request,
-        HTTPStatus.INTERNAL_SERVER_ERROR,
-        "the server failed to answer this request; the error is logged",
-    )
+    return INTERNAL_ERROR_DETAIL
+
+
+def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    """A bug: the client gets a generic 500 problem, the log the traceback."""
+    return problem_response(request, HTTPStatus.INTERNAL_SERVER_ERROR, log_internal_error(request, exc))

@@ -11,7 +11,10 @@
    a client could make the server buffer any amount. Headers are limited to MAX_HEADER_BYTES; above it
    the answer is 431 problem+json and the connection closes.
 
-``python -m service`` selects this protocol with uvicorn's ``http`` option.
+``python -m service`` selects this protocol with uvicorn's ``http`` option. ``HttpToolsProtocol`` is
+uvicorn's private class, so pyproject.toml pins uvicorn to the minor version this was written against
+(0.54); check these hooks (``on_message_begin``, ``on_headers_complete``, ``data_received``,
+``shutdown``, ``cycle``) before raising that pin.
 """
 
 from __future__ import annotations
@@ -20,16 +23,13 @@ import json
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from service.errors import problem_body
+
 GRACE_SECONDS = 2.0
 MAX_HEADER_BYTES = 64 * 1024  # request line + headers; nginx's default large buffers are 4 x 8 KiB
 
 _TOO_LARGE = json.dumps(
-    {
-        "type": "about:blank",
-        "title": "Request Header Fields Too Large",
-        "status": 431,
-        "detail": f"the request line and headers are larger than {MAX_HEADER_BYTES} bytes",
-    }
+    problem_body(431, f"the request line and headers are larger than {MAX_HEADER_BYTES} bytes")
 ).encode()
 
 

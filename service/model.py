@@ -17,7 +17,7 @@ import numpy as np
 import onnxruntime as ort
 
 import contract
-from service.telemetry import record_predictions
+from service.metrics import record_predictions
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,24 @@ def _matches(actual: tuple[int | None, ...], expected: tuple[int | None, ...]) -
     return actual == expected
 
 
+@dataclass(frozen=True)
+class Classification:
+    """One model call's answer for a batch of N images."""
+
+    probabilities: np.ndarray  # float32 [N, 10]
+    labels: np.ndarray  # int [N]
+    digit_scores: np.ndarray  # float [N]: the model's digit_score, or the fallback score (top probability)
+    looks_like_digit: np.ndarray  # bool [N]
+    outputs: dict[str, np.ndarray]  # the graph's outputs by name, as it returned them (for V2)
+
+
+def looks_like_digit(scores: np.ndarray, *, from_model: bool) -> np.ndarray:
+    """contract's rule: digit_score >= DIGIT_SCORE_THRESHOLD; for a model without that output (version 1)
+    the fallback, top probability >= FALLBACK_MIN_CONFIDENCE."""
+    threshold = contract.DIGIT_SCORE_THRESHOLD if from_model else contract.FALLBACK_MIN_CONFIDENCE
+    return np.asarray(scores) >= threshold
+
+
 @dataclass
 class DigitModel:
     """An onnxruntime session for the digits model plus its card (ONNX ``metadata_props``)."""
@@ -63,6 +81,7 @@ class DigitModel:
     metadata: dict[str, str]
     input_name: str = contract.INPUT_NAME
     output_name: str = contract.OUTPUT_NAME
+    output_names: tuple[str, ...] = (contract.OUTPUT_NAME,)  # the graph's: probabilities [, digit_score]
     intra_op_threads: int = 1
     inter_op_threads: int = 1
 
@@ -89,6 +108,7 @@ class DigitModel:
             name=metadata["name"],
             version=metadata["version"],
             metadata=metadata,
+            output_names=tuple(o.name for o in session.get_outputs()),
             intra_op_threads=intra_op_threads,
             inter_op_threads=inter_op_threads,
         )
@@ -99,14 +119,26 @@ class DigitModel:
         """float32 [N, 1, 28, 28] in [0, 1] -> float32 probabilities [N, 10]; thread-safe."""
         return self.session.run([self.output_name], {self.input_name: batch})[0]
 
-    def classify(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The model call every serving route makes (/predict and V2 alike): probabilities [N, 10] and
-        labels [N], counted in the metrics (call time, batch size, predictions by label)."""
+    @property
+    def has_digit_score(self) -> bool:
+        return contract.DIGIT_SCORE_NAME in self.output_names
+
+    def classify(self, batch: np.ndarray) -> Classification:
+        """The model call every serving route makes (/predict and V2 alike): probabilities, labels and
+        whether each image looks like a digit at all, counted in the metrics (call time, batch size,
+        predictions by label)."""
         started = time.perf_counter()
-        probabilities = self.predict(batch)
+        results = self.session.run(list(self.output_names), {self.input_name: batch})
+        outputs = dict(zip(self.output_names, results, strict=True))
+        probabilities = outputs[self.output_name]
         labels = np.argmax(probabilities, axis=1)
+        if self.has_digit_score:
+            scores = outputs[contract.DIGIT_SCORE_NAME].reshape(len(labels))
+        else:
+            scores = probabilities.max(axis=1)
+        flags = looks_like_digit(scores, from_model=self.has_digit_score)
         record_predictions([int(label) for label in labels], time.perf_counter() - started)
-        return probabilities, labels
+        return Classification(probabilities, labels, scores, flags, outputs)
 
     def self_test(self) -> None:
         """One inference on a blank image: the output must be one finite probability row summing to 1."""
@@ -123,6 +155,10 @@ class DigitModel:
                 f"model output is not probabilities (row sums to {total:.4f}); "
                 f"softmax must be inside the graph: {self.path}"
             )
+        if self.has_digit_score:
+            score = self.session.run([contract.DIGIT_SCORE_NAME], {self.input_name: blank})[0]
+            if score.shape != (1, 1) or not 0.0 <= float(score[0, 0]) <= 1.0:
+                raise ModelError(f"model digit_score is not one value in [0, 1] per image: {self.path}")
 
     def card(self) -> dict[str, Any]:
         """The metadata as a card: JSON objects/arrays parsed, everything else kept as the text it is."""
@@ -148,12 +184,19 @@ def check_contract(session: ort.InferenceSession, metadata: dict[str, str], path
         problems.append(
             f"input {inputs[0].type} {inputs[0].shape} != tensor(float) {list(contract.INPUT_SHAPE)}"
         )
-    if [o.name for o in outputs] != [contract.OUTPUT_NAME]:
-        problems.append(f"outputs {[o.name for o in outputs]} != ['{contract.OUTPUT_NAME}']")
-    elif outputs[0].type != "tensor(float)" or not _matches(_dims(outputs[0].shape), contract.OUTPUT_SHAPE):
+    names = [o.name for o in outputs]
+    if names not in ([contract.OUTPUT_NAME], [contract.OUTPUT_NAME, contract.DIGIT_SCORE_NAME]):
         problems.append(
-            f"output {outputs[0].type} {outputs[0].shape} != tensor(float) {list(contract.OUTPUT_SHAPE)}"
+            f"outputs {names} != ['{contract.OUTPUT_NAME}'] or "
+            f"['{contract.OUTPUT_NAME}', '{contract.DIGIT_SCORE_NAME}']"
         )
+    else:
+        shapes = (contract.OUTPUT_SHAPE, contract.DIGIT_SCORE_SHAPE)
+        for output, shape in zip(outputs, shapes, strict=False):
+            if output.type != "tensor(float)" or not _matches(_dims(output.shape), shape):
+                problems.append(
+                    f"output {output.type} {output.shape} != tensor(float) {list(shape)} ({output.name})"
+                )
     missing = [key for key in contract.REQUIRED_METADATA if key not in metadata]
     if missing:
         problems.append(f"metadata lacks {', '.join(missing)}")

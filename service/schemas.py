@@ -9,9 +9,11 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 import contract
 from service import linefit
+from service.predictions import new_prediction_id
 
 N_PIXELS = contract.IMAGE_SIZE * contract.IMAGE_SIZE
 MAX_BATCH_SIZE = 10_000_000  # larger than any allowed data set; sizes above n mean full-batch
@@ -64,15 +66,45 @@ class ModelRef(BaseModel):
 
 
 class Prediction(BaseModel):
+    prediction_id: str = Field(
+        description="this prediction's id (also the X-Prediction-Id header): POST /feedback corrects it"
+    )
     label: int = Field(ge=0, le=contract.NUM_CLASSES - 1, description="the most probable digit")
     probabilities: list[float] = Field(
         min_length=contract.NUM_CLASSES, max_length=contract.NUM_CLASSES, description="P(digit) for 0..9"
     )
     confidence: float = Field(ge=0, le=1, description="probabilities[label]")
+    looks_like_digit: bool = Field(
+        description=f"whether the picture looks like a digit at all: digit_score >= "
+        f"{contract.DIGIT_SCORE_THRESHOLD:g} (models without a digit_score output: top probability >= "
+        f"{contract.FALLBACK_MIN_CONFIDENCE:g}). The label and probabilities are given either way"
+    )
+    digit_score: float = Field(
+        ge=0,
+        le=1,
+        description=f"the score looks_like_digit comes from: the model's '{contract.DIGIT_SCORE_NAME}' "
+        "output (version 2 on), else the top probability",
+    )
     model: ModelRef
     preprocessed: str | None = Field(
         None, description="with ?include=preprocessed: the 28x28 the model saw, base64 PNG (no data: prefix)"
     )
+
+    @classmethod
+    def of(cls, answer: Any, index: int, model: ModelRef, preprocessed: str | None = None) -> Prediction:
+        """Image ``index`` of a ``service.model.Classification``: the one way every route (/predict,
+        /predict/batch, each digit of /read) turns a model answer into a Prediction, with a new id."""
+        row, label = answer.probabilities[index], int(answer.labels[index])
+        return cls(
+            prediction_id=new_prediction_id(),
+            label=label,
+            probabilities=[float(p) for p in row],
+            confidence=float(row[label]),
+            looks_like_digit=bool(answer.looks_like_digit[index]),
+            digit_score=float(answer.digit_scores[index]),
+            model=model,
+            preprocessed=preprocessed,
+        )
 
 
 class Box(BaseModel):
@@ -152,6 +184,11 @@ class ContractInfo(BaseModel):
 
     input_name: str = contract.INPUT_NAME
     output_name: str = contract.OUTPUT_NAME
+    digit_score_name: str = Field(
+        contract.DIGIT_SCORE_NAME,
+        description=f"optional second output [N, 1]: >= {contract.DIGIT_SCORE_THRESHOLD:g} "
+        "looks like a digit",
+    )
     input_shape: list[int | None] = list(contract.INPUT_SHAPE)
     output_shape: list[int | None] = list(contract.OUTPUT_SHAPE)
     input_scale: str = f"pixels / {contract.PIXEL_MAX:g}, white digit on black, 28x28 MNIST format"
@@ -274,3 +311,64 @@ class FitLineResponse(BaseModel):
     )
     closed_form: ClosedFormFit
     options: FitOptionsUsed
+
+
+# --- /feedback ----------------------------------------------------------------------------------------
+
+
+class FeedbackRequest(StrictModel):
+    """A user's correction of one prediction: the digit it really is, or that it is no digit at all."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["prediction_id", "label"]},
+                {"required": ["prediction_id", "not_a_digit"]},
+            ]
+        },
+    )
+
+    prediction_id: str = Field(
+        pattern=r"^[0-9a-f]{32}$", description="the id a prediction answered (body or X-Prediction-Id)"
+    )
+    # Optional, never null: the schema says so (SkipJsonSchema), and _one_answer refuses an explicit null.
+    label: Annotated[int, Field(ge=0, le=contract.NUM_CLASSES - 1, strict=True)] | SkipJsonSchema[None] = (
+        Field(None, description="the true digit")
+    )
+    not_a_digit: Literal[True] | SkipJsonSchema[None] = Field(
+        None, description="true: the picture is not a digit"
+    )
+
+    @model_validator(mode="after")
+    def _one_answer(self) -> FeedbackRequest:
+        for name in ("label", "not_a_digit"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} may not be null; leave it out instead")
+        if (self.label is None) == (self.not_a_digit is None):
+            raise ValueError('send either "label": 0-9 or "not_a_digit": true, exactly one of them')
+        return self
+
+
+class FeedbackStored(BaseModel):
+    prediction_id: str
+    label: int | None = Field(None, description="the stored correction (absent for not_a_digit)")
+    not_a_digit: bool = False
+
+
+class VersionFeedbackSummary(BaseModel):
+    """The feedback so far on one model version."""
+
+    model: ModelRef
+    stored: int = Field(description="predictions of this version kept in the store")
+    labelled: int = Field(description="... that a user labelled with a digit")
+    correct: int = Field(description="... where that label agreed with the prediction")
+    not_a_digit: int = Field(description="... that a user said are no digit")
+    accuracy: float | None = Field(None, description="correct / labelled (absent before any label)")
+    confusion: list[list[int]] = Field(
+        description="10x10 counts: row = the user's label, column = the model's prediction"
+    )
+
+
+class FeedbackSummary(BaseModel):
+    versions: list[VersionFeedbackSummary] = Field(description="one per model version with stored samples")

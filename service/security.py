@@ -27,20 +27,11 @@ from typing import TYPE_CHECKING, Any
 from litestar.config.cors import CORSConfig
 from litestar.exceptions import TooManyRequestsException
 from litestar.middleware.rate_limit import RateLimitConfig, RateLimitMiddleware
-from litestar.openapi.spec import (
-    Components,
-    OpenAPIHeader,
-    OpenAPIMediaType,
-    OpenAPIResponse,
-    Reference,
-    Schema,
-    SecurityScheme,
-)
+from litestar.openapi.spec import Components, SecurityRequirement, SecurityScheme
 
-from service.errors import PROBLEM_MEDIA_TYPE
+from service.errors import PROBLEM_MEDIA_TYPE, problem_body
 
 if TYPE_CHECKING:
-    from litestar import Litestar
     from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
     from service.settings import Settings
@@ -141,35 +132,27 @@ def middleware(settings: Settings) -> list[Any]:
     return [config.middleware] if config else []
 
 
-def document(app: Litestar, settings: Settings) -> None:
-    """With a key configured, the OpenAPI document says so: the two schemes, and a 401 on every guarded
-    operation (the health and metrics operations declare no security)."""
+def requirements(settings: Settings) -> list[SecurityRequirement] | None:
+    """With a key configured: either scheme will do (None: the API is open)."""
+    return [{"apiKey": []}, {"bearer": []}] if api_keys(settings) else None
+
+
+def openapi_components(settings: Settings) -> Components:
+    """The document's security schemes, for ``OpenAPIConfig(components=...)``, when a key is configured.
+
+    The per-operation part (a 401 on guarded operations, ``security: []`` on public ones) is written by
+    the operation classes in ``service.openapi`` from the requirement ``create_app`` layers on the app.
+    """
     if not api_keys(settings):
-        return
-    openapi = app.openapi_schema  # built once and cached by Litestar; edited in place here
-    openapi.components = openapi.components or Components()
-    openapi.components.security_schemes = {
-        "apiKey": SecurityScheme(type="apiKey", name="X-API-Key", security_scheme_in="header"),
-        "bearer": SecurityScheme(type="http", scheme="bearer", description="the API key as a bearer token"),
-    }
-    openapi.security = [{"apiKey": []}, {"bearer": []}]
-    challenge = {"WWW-Authenticate": OpenAPIHeader(schema=Schema(type="string"), required=True)}
-    for path, item in (openapi.paths or {}).items():
-        v2 = path == V2_PREFIX or path.startswith(V2_PREFIX + "/")
-        media_type, shape = ("application/json", "ErrorResponse") if v2 else (PROBLEM_MEDIA_TYPE, "Problem")
-        for method in ("get", "put", "post", "delete", "patch"):
-            operation = getattr(item, method, None)
-            if operation is None:
-                continue
-            if is_public(path):
-                operation.security = []
-                continue
-            operation.responses = operation.responses or {}
-            operation.responses["401"] = OpenAPIResponse(
-                description="no API key, or a wrong one (X-API-Key or Authorization: Bearer)",
-                headers=challenge,
-                content={media_type: OpenAPIMediaType(schema=Reference(f"#/components/schemas/{shape}"))},
-            )
+        return Components()
+    return Components(
+        security_schemes={
+            "apiKey": SecurityScheme(type="apiKey", name="X-API-Key", security_scheme_in="header"),
+            "bearer": SecurityScheme(
+                type="http", scheme="bearer", description="the API key as a bearer token"
+            ),
+        }
+    )
 
 
 def is_public(path: str) -> bool:
@@ -251,9 +234,7 @@ class SecurityLayer:
         if path == V2_PREFIX or path.startswith(V2_PREFIX + "/"):
             body, media_type = {"error": detail}, "application/json"
         else:
-            body = {"type": "about:blank", "title": "Unauthorized", "status": 401, "detail": detail}
-            body["instance"] = path
-            media_type = PROBLEM_MEDIA_TYPE
+            body, media_type = problem_body(401, detail, instance=path), PROBLEM_MEDIA_TYPE
         content = json.dumps(body).encode()
         headers = [
             (b"content-type", media_type.encode()),

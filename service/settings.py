@@ -17,21 +17,13 @@ from service import linefit
 
 # The bundled model, found relative to this checkout (editable install) - overridable by DIGITS_MODEL_PATH.
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_MODEL_PATH = REPO_ROOT / "models" / "digits" / "1" / "model.onnx"
+DEFAULT_MODEL_PATH = REPO_ROOT / "models" / "digits" / "2" / "model.onnx"
 ENV_PREFIX = "DIGITS_"
 # Workers default to the cores this process may run on (CPU affinity, so a pinned container counts its
 # own): inference is CPU-bound, and one worker per core measured fastest (docs/benchmarks.md).
 CORES = max(
     1, min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, 64)
 )
-
-
-def kernel_migrates_queued_connections() -> bool:
-    """True where Linux moves a closing SO_REUSEPORT listener's queued connections to another one."""
-    try:
-        return Path("/proc/sys/net/ipv4/tcp_migrate_req").read_text().strip() == "1"
-    except OSError:
-        return False
 
 
 class Settings(BaseSettings):
@@ -41,6 +33,13 @@ class Settings(BaseSettings):
 
     host: str = Field("127.0.0.1", description="interface to bind")
     port: int = Field(8000, ge=0, le=65535, description="TCP port to bind (0: any free port)")
+    grpc_port: int = Field(
+        8001,
+        ge=0,
+        le=65535,
+        description="TCP port of the Open Inference Protocol over gRPC, on the same host (0: off); every "
+        "worker serves it (SO_REUSEPORT when there are several)",
+    )
     workers: int = Field(
         CORES,
         ge=1,
@@ -56,14 +55,6 @@ class Settings(BaseSettings):
         "core so concurrent requests and workers scale instead of fighting over cores",
     )
     inter_op_threads: int = Field(1, ge=0, le=64, description="onnxruntime threads across graph nodes")
-    reuse_port: bool = Field(
-        default_factory=lambda: kernel_migrates_queued_connections(),
-        description="several workers: one SO_REUSEPORT listening socket each (Linux), so the kernel spreads "
-        "connections evenly; off: one shared socket, where one worker can take a whole burst of keep-alive "
-        "connections (service.workers). Default: on where sysctl net.ipv4.tcp_migrate_req=1, because "
-        "only then does a worker stopping in a rolling restart (model reload) hand its queued connections "
-        "to the others instead of resetting them",
-    )
     inference_threads: int = Field(
         default_factory=lambda: min(4, os.cpu_count() or 1),
         ge=1,
@@ -95,7 +86,7 @@ class Settings(BaseSettings):
     fit_time_limit: float = Field(
         10.0, gt=0, description="seconds one /fit-line may take, queueing included (503 above)"
     )
-    # Access and operations (service.security, service.lifecycle): key, CORS and rate limit off by default.
+    # Access and operations (service.security, service.reload): key, CORS and rate limit off by default.
     api_key: str = Field(
         "",
         repr=False,
@@ -116,6 +107,37 @@ class Settings(BaseSettings):
     )
     graceful_timeout: float = Field(
         30.0, gt=0, description="seconds to let requests in flight finish after SIGTERM"
+    )
+    worker_start_timeout: int = Field(
+        60,
+        ge=1,
+        description="with several workers: seconds a new worker may take to be ready in a rolling restart "
+        "before the restart is abandoned and the old worker kept (uvicorn's 5 s is short on a busy host)",
+    )
+    # The sample store (service.store, docs/feedback.md): off unless a URL is given.
+    store_url: str = Field(
+        "",
+        repr=False,
+        description="keep each prediction's 28x28, probabilities and feedback in this database: "
+        "sqlite:////path/samples.db or postgresql://user:pass@host/db (empty: off, nothing stored; needs "
+        "the 'store' extra)",
+    )
+    store_sample_rate: float = Field(1.0, ge=0, le=1, description="fraction of predictions stored")
+    store_max_rows: int = Field(
+        100_000, ge=0, description="rows kept; the oldest beyond are deleted (0: no row limit)"
+    )
+    store_max_age_days: float = Field(
+        30.0, ge=0, description="days a stored prediction is kept (0: no age limit)"
+    )
+    store_queue: int = Field(
+        1000,
+        ge=1,
+        description="predictions waiting for the store's writer per worker; beyond: dropped, counted",
+    )
+    store_migrate: bool = Field(
+        True,
+        description="python -m service migrates the store's schema before its workers start "
+        "(false: run `python -m service.store migrate` yourself)",
     )
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="log level")
     access_log: bool = Field(True, description="one JSON log line per request")

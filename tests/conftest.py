@@ -4,6 +4,9 @@
 port of 127.0.0.1 and the shipped model; it is a ``str`` (``f"{live_server}/predict"``) that also carries
 ``.log_path`` (the server's stdout+stderr), ``.port`` and ``.process``. ``start_server`` starts extra
 servers with their own flags/environment (small limits, a broken model...) and stops them after the test.
+
+In-process: ``shipped_model`` (session scope) is the shipped model loaded once for the whole suite, and
+``make_client(**settings)`` a Litestar test client of ``create_app`` around it.
 """
 
 from __future__ import annotations
@@ -15,11 +18,19 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
+from repo_files import REPO_ROOT, SHIPPED_MODEL
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+if TYPE_CHECKING:
+    from litestar.testing import TestClient
+
+    from service.model import DigitModel
+
+# In-process apps (TestClient) serve no gRPC; every spawned server gets its own free gRPC port instead.
+os.environ.setdefault("DIGITS_GRPC_PORT", "0")
 STARTUP_TIMEOUT = 60.0  # seconds; generous for a loaded CI machine (a cold start takes ~1-2 s)
 
 
@@ -30,10 +41,11 @@ def free_port() -> int:
 
 
 class LiveServer(str):
-    """The base URL of a running ``python -m service``, plus its process, port and log file."""
+    """The base URL of a running ``python -m service``, plus its process, ports and log file."""
 
     process: subprocess.Popen[bytes]
     port: int
+    grpc_port: int
     log_path: Path
 
     def log(self) -> str:
@@ -45,7 +57,13 @@ def spawn(
 ) -> LiveServer:
     """Start ``python -m service --port <free> *args``; wait for /readyz unless told not to."""
     port = free_port()
-    environment = {**os.environ, "DIGITS_HOST": "127.0.0.1", "DIGITS_WORKERS": "1", **(env or {})}
+    environment = {
+        **os.environ,
+        "DIGITS_HOST": "127.0.0.1",
+        "DIGITS_WORKERS": "1",
+        "DIGITS_GRPC_PORT": str(free_port()),
+        **(env or {}),
+    }
     with log_path.open("wb") as log_file:  # a file, not a pipe: a chatty server can never block on it
         process = subprocess.Popen(
             [sys.executable, "-m", "service", "--port", str(port), *args],
@@ -56,6 +74,7 @@ def spawn(
         )
     server = LiveServer(f"http://127.0.0.1:{port}")
     server.process, server.port, server.log_path = process, port, log_path
+    server.grpc_port = int(environment["DIGITS_GRPC_PORT"])
     if wait_ready:
         wait_until_ready(server)
     return server
@@ -112,3 +131,48 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
     yield _start
     for server in started:
         stop(server)
+
+
+@pytest.fixture(scope="module")
+def start_module_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., LiveServer]]:
+    """As ``start_server``, for a server the whole test module shares (stopped after the module)."""
+    started: list[LiveServer] = []
+    folder = tmp_path_factory.mktemp("module_server")
+
+    def _start(*args: str, env: dict[str, str] | None = None, wait_ready: bool = True) -> LiveServer:
+        server = spawn(folder / f"server{len(started)}.log", *args, env=env, wait_ready=wait_ready)
+        started.append(server)
+        return server
+
+    yield _start
+    for server in started:
+        stop(server)
+
+
+@pytest.fixture(scope="session")
+def shipped_model() -> DigitModel:
+    """models/digits/2/model.onnx as the service loads it, once for the whole suite."""
+    from service.model import DigitModel
+
+    return DigitModel.load(SHIPPED_MODEL)
+
+
+@pytest.fixture
+def make_client(shipped_model: DigitModel) -> Iterator[Callable[..., TestClient]]:
+    """``make_client(max_batch=2, ...)``: an entered test client of ``create_app`` with those settings
+    around the shipped model (``model=None``: the lifespan loads one), closed after the test."""
+    from litestar.testing import TestClient
+
+    from service.app import create_app
+    from service.settings import Settings
+
+    opened: list[TestClient] = []
+
+    def _make(*, model: Any = shipped_model, **settings: Any) -> TestClient:
+        client = TestClient(create_app(Settings(**settings), model=model))
+        opened.append(client.__enter__())
+        return opened[-1]
+
+    yield _make
+    for client in opened:
+        client.__exit__(None, None, None)

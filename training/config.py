@@ -13,6 +13,10 @@ from typing import Any, ClassVar
 from training.data import DEFAULT_DATA_DIR, REPO_ROOT
 
 
+class ConfigError(ValueError):
+    """Settings that cannot run here or together (e.g. --device cuda without a GPU); the message says why."""
+
+
 def _help(text: str, **extra: Any) -> dict[str, Any]:
     return {"help": text, **extra}
 
@@ -46,9 +50,11 @@ class TrainConfig:
             choices=("cnn", "linear"),
         ),
     )
-    width: int = field(default=32, metadata=_help("CNN channel width (32: about 107k parameters)"))
+    width: int = field(
+        default=32, metadata=_help("CNN channel width (the card states the parameter count the run computed)")
+    )
     # --- optimisation: mini-batch SGD, Nesterov momentum, one-cycle learning rate
-    epochs: int = field(default=12, metadata=_help("passes over the training set"))
+    epochs: int = field(default=15, metadata=_help("passes over the training set"))
     batch_size: int = field(default=128, metadata=_help("images per SGD step"))
     max_lr: float = field(default=0.1, metadata=_help("peak learning rate of the one-cycle schedule"))
     warmup: float = field(
@@ -64,6 +70,41 @@ class TrainConfig:
     scale: float = field(default=0.1, metadata=_help("max relative zoom in or out"))
     shear: float = field(default=0.1, metadata=_help("max shear (tangent)"))
     translate: float = field(default=0.1, metadata=_help("max shift, fraction of the image size"))
+    members: int = field(
+        default=2,
+        metadata=_help(
+            "CNNs trained with seeds seed, seed+1, ... and averaged (their probabilities) inside the one "
+            "exported graph"
+        ),
+    )
+    # --- calibration and "looks like a digit" (after the CNNs are trained; they stay frozen)
+    calibrate: bool = field(
+        default=True, metadata=_help("fit a temperature on validation and put it inside the graph")
+    )
+    digit_head: bool = field(
+        default=True,
+        metadata=_help(
+            "add the digit_score output: a small MLP on the frozen features, digits vs synthetic non-digits"
+        ),
+    )
+    head_digits: int = field(
+        default=20_000, metadata=_help("MNIST training images the head sees as digits (the first N)")
+    )
+    head_printed: int = field(
+        default=6_000, metadata=_help("printed digits (training fonts) the head sees as digits")
+    )
+    head_negatives: int = field(
+        default=4_000, metadata=_help("synthetic non-digits per kind for the head (validation: a quarter)")
+    )
+    head_hidden: int = field(default=256, metadata=_help("hidden units of the head's MLP"))
+    head_epochs: int = field(default=40, metadata=_help("SGD passes over the head's training set"))
+    head_lr: float = field(default=0.05, metadata=_help("peak learning rate of the head (cosine schedule)"))
+    digit_quantile: float = field(
+        default=0.003,
+        metadata=_help(
+            "share of validation digits (MNIST and printed) the threshold may flag as not a digit"
+        ),
+    )
     # --- run
     seed: int = field(default=0, metadata=_help("seed of every random choice (init, order, augmentation)"))
     threads: int = field(
@@ -74,17 +115,55 @@ class TrainConfig:
             "faster on an idle 2-core machine but far slower on a busy one"
         ),
     )
+    device: str = field(
+        default="cpu",
+        metadata=_help(
+            "where torch trains: 'cpu', 'cuda' (or 'cuda:N') or 'auto' (the GPU where torch sees one). "
+            "A GPU changes the floating-point sums, so it gives a close, not identical, model"
+        ),
+    )
     progress: bool = field(default=True, metadata=_help("show a progress bar"))
+    checkpoint_dir: Path | None = field(
+        default=None,
+        metadata=_help(
+            "cache of trained members (e.g. runs/members): a member whose recipe and data match one "
+            "found there is loaded, not retrained, so members can be trained in parallel with "
+            "--only-member. Default: no cache, every member is trained"
+        ),
+    )
+    only_member: int | None = field(
+        default=None,
+        metadata=_help("train member K (0-based) into --checkpoint-dir and stop: no export, no report"),
+    )
     # --- output
     out_dir: Path = field(
         default=REPO_ROOT / "models" / "digits",
         metadata=_help("model folder: writes <version>/model.onnx, metrics.json, figures and README.md"),
     )
-    version: str = field(default="1", metadata=_help("model version (the Triton version folder)"))
+    version: str = field(default="2", metadata=_help("model version (the Triton version folder)"))
     report: bool = field(default=True, metadata=_help("write metrics.json, figures and the model card"))
+    # --- corrected samples from the service's sample store (docs/feedback.md)
+    store: str | None = field(
+        default=None,
+        metadata=_help(
+            "sample store URL: add its user-corrected samples to the training data (needs the store extra)"
+        ),
+    )
+    store_validation: float = field(
+        default=0.0,
+        metadata=_help("fraction of the store's samples put in the validation split instead (never in test)"),
+    )
 
     # Where things are read from and written to, and how the run looks: not part of the recipe.
-    LOCAL_FIELDS: ClassVar[tuple[str, ...]] = ("data_dir", "out_dir", "progress", "report")
+    LOCAL_FIELDS: ClassVar[tuple[str, ...]] = (
+        "data_dir",
+        "out_dir",
+        "progress",
+        "report",
+        "store",
+        "checkpoint_dir",
+        "only_member",
+    )
 
     def recipe(self) -> dict[str, Any]:
         """The settings that determine the trained model (everything but LOCAL_FIELDS)."""

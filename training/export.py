@@ -20,9 +20,20 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
-from contract import IMAGE_SIZE, INPUT_NAME, OPSET, OUTPUT_NAME, REQUIRED_METADATA, to_model_input
+from contract import (
+    DIGIT_SCORE_NAME,
+    IMAGE_SIZE,
+    INPUT_NAME,
+    OPSET,
+    OUTPUT_NAME,
+    REQUIRED_METADATA,
+    to_model_input,
+)
 
 PARITY_TOLERANCE = 1e-5
+# digit_score passes standardized features through an MLP and a sigmoid: float32 rounding (BatchNorm
+# folded into the convolutions by the exporter) moves it a little more than the probabilities.
+SCORE_PARITY_TOLERANCE = 1e-4
 
 
 class ParityError(RuntimeError):
@@ -40,6 +51,22 @@ class ExportModule(nn.Module):
         return torch.softmax(self.model(image), dim=1)
 
 
+def as_exported(model: nn.Module) -> nn.Module:
+    """A single network returns logits: add the softmax. ``training.ensemble.Ensemble`` already
+    returns probabilities (and the digit score): export it as it is."""
+    from training.ensemble import Ensemble
+
+    return model if isinstance(model, Ensemble) else ExportModule(model)
+
+
+def output_names(model: nn.Module) -> list[str]:
+    from training.ensemble import Ensemble
+
+    if isinstance(model, Ensemble) and model.head is not None:
+        return [OUTPUT_NAME, DIGIT_SCORE_NAME]
+    return [OUTPUT_NAME]
+
+
 def to_onnx(model: nn.Module) -> onnx.ModelProto:
     """Export with the TorchScript-based exporter (``dynamo=False``): a small, clean graph (BatchNorm
     folded into the convolutions) with a dynamic batch axis and the weights embedded (no external data).
@@ -48,7 +75,8 @@ def to_onnx(model: nn.Module) -> onnx.ModelProto:
     not among the training dependencies, and gains nothing for a plain feed-forward CNN. The legacy
     path is deprecated but supported in 2.14; its deprecation warning is silenced here.
     """
-    module = ExportModule(model).eval()
+    module = as_exported(model).eval()
+    names = output_names(model)
     buffer = io.BytesIO()
     dummy = torch.zeros(2, 1, IMAGE_SIZE, IMAGE_SIZE)
     with torch.no_grad(), warnings.catch_warnings():
@@ -60,8 +88,8 @@ def to_onnx(model: nn.Module) -> onnx.ModelProto:
             dynamo=False,
             opset_version=OPSET,
             input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME],
-            dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+            output_names=names,
+            dynamic_axes={name: {0: "batch"} for name in [INPUT_NAME, *names]},
             do_constant_folding=True,
         )
     proto = onnx.load_from_string(buffer.getvalue())
@@ -73,34 +101,41 @@ def session(proto: onnx.ModelProto) -> ort.InferenceSession:
     return ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
 
 
-def run(sess: ort.InferenceSession, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
-    """Probabilities for uint8 images [N, 28, 28] through an onnxruntime session."""
+def run(
+    sess: ort.InferenceSession, images: np.ndarray, batch_size: int = 1000, output: str = OUTPUT_NAME
+) -> np.ndarray:
+    """One output (default: probabilities) for uint8 images [N, 28, 28] through an onnxruntime session."""
     return np.concatenate(
         [
-            sess.run([OUTPUT_NAME], {INPUT_NAME: to_model_input(images[i : i + batch_size])})[0]
+            sess.run([output], {INPUT_NAME: to_model_input(images[i : i + batch_size])})[0]
             for i in range(0, len(images), batch_size)
         ]
     )
 
 
 @torch.no_grad()
+def torch_outputs(model: nn.Module, images: np.ndarray, batch_size: int = 1000) -> list[np.ndarray]:
+    """Every output of the exported module (probabilities first) computed by torch."""
+    module = as_exported(model).eval()
+    batches = []
+    for i in range(0, len(images), batch_size):
+        out = module(torch.from_numpy(to_model_input(images[i : i + batch_size])))
+        batches.append([t.numpy() for t in (out if isinstance(out, tuple) else (out,))])
+    return [np.concatenate(parts) for parts in zip(*batches, strict=True)]
+
+
 def torch_probabilities(model: nn.Module, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
-    module = ExportModule(model).eval()
-    return np.concatenate(
-        [
-            module(torch.from_numpy(to_model_input(images[i : i + batch_size]))).numpy()
-            for i in range(0, len(images), batch_size)
-        ]
-    )
+    return torch_outputs(model, images, batch_size)[0]
 
 
 def check_parity(reference: np.ndarray, candidate: np.ndarray, tolerance: float = PARITY_TOLERANCE) -> float:
     """Largest absolute difference between two probability arrays; raises ParityError above tolerance."""
     if reference.shape != candidate.shape:
         raise ParityError(f"ONNX output shape {candidate.shape} != torch output shape {reference.shape}")
-    worst = float(np.max(np.abs(reference - candidate)))
+    difference = np.abs(reference - candidate).reshape(len(reference), -1)
+    worst = float(np.max(difference))
     if not worst <= tolerance:  # also catches NaN
-        row = int(np.argmax(np.max(np.abs(reference - candidate), axis=1)))
+        row = int(np.argmax(np.max(difference, axis=1)))
         raise ParityError(
             f"ONNX export disagrees with torch: max |difference| {worst:.3g} > {tolerance:g} "
             f"(worst on image {row}). The exported model was not written."

@@ -36,7 +36,8 @@ def conv_bn(in_channels: int, out_channels: int) -> list[nn.Module]:
 
 def cnn(width: int = 32) -> nn.Sequential:
     """A small VGG-style CNN: two conv-BN-ReLU blocks per resolution (28, 14, 7), then global average
-    pooling and one linear layer. ``width=32`` has about 125k parameters."""
+    pooling and one linear layer. Its size grows with ``width`` squared: ``count_parameters`` gives the
+    exact figure, and the model card states the one each run computed."""
     w = width
     return nn.Sequential(
         Normalize(),

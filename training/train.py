@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from contract import PIXEL_MAX
-from training.config import TrainConfig
+from training.config import ConfigError, TrainConfig
 from training.data import Split
 from training.models import build
 
@@ -59,7 +59,8 @@ def to_tensor(images: np.ndarray) -> Tensor:
 
 def random_affine(x: Tensor, config: TrainConfig, generator: torch.Generator) -> Tensor:
     """A different random rotation, zoom, shear and shift for every image of the batch, in one
-    ``grid_sample`` call (bilinear, black outside)."""
+    ``grid_sample`` call (bilinear, black outside). The random numbers come from ``generator`` on the
+    CPU whatever the device, so a seed draws the same maps on a GPU."""
     n = x.shape[0]
 
     def uniform(limit: float) -> Tensor:
@@ -78,7 +79,7 @@ def random_affine(x: Tensor, config: TrainConfig, generator: torch.Generator) ->
         ],
         dim=1,
     )
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    grid = F.affine_grid(theta.to(x.device), list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
@@ -89,14 +90,30 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
+def resolve_device(name: str) -> torch.device:
+    """'auto': the GPU where torch sees one, else the CPU; 'cpu', 'cuda', 'cuda:1', ... as named.
+    Raises ConfigError (a clear message) for a GPU that is not there."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"--device {name}: torch sees no CUDA GPU here; use --device cpu or auto")
+    return device
+
+
 @torch.no_grad()
 def evaluate(
     model: nn.Module, images: np.ndarray, labels: np.ndarray, batch_size: int = 1000
 ) -> tuple[float, float, Tensor]:
-    """(mean cross-entropy, accuracy, logits) of ``model`` in eval mode on uint8 images."""
+    """(mean cross-entropy, accuracy, logits on the CPU) of ``model`` in eval mode on uint8 images,
+    on the device the model is on."""
     model.eval()
+    device = next(model.parameters()).device
     logits = torch.cat(
-        [model(to_tensor(images[i : i + batch_size])) for i in range(0, len(images), batch_size)]
+        [
+            model(to_tensor(images[i : i + batch_size]).to(device)).cpu()
+            for i in range(0, len(images), batch_size)
+        ]
     )
     targets = torch.from_numpy(labels)
     loss = F.cross_entropy(logits, targets).item()
@@ -116,10 +133,11 @@ def train(config: TrainConfig, train_split: Split, val_split: Split) -> TrainRes
         torch.set_num_threads(config.threads)
     seed_everything(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
-    model = build(config.architecture, config.width)
+    device = resolve_device(config.device)
+    model = build(config.architecture, config.width).to(device)
 
-    x_train = to_tensor(train_split.images)
-    y_train = torch.from_numpy(train_split.labels)
+    x_train = to_tensor(train_split.images).to(device)
+    y_train = torch.from_numpy(train_split.labels).to(device)
     steps_per_epoch = math.ceil(len(y_train) / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
 
@@ -156,7 +174,7 @@ def train(config: TrainConfig, train_split: Split, val_split: Split) -> TrainRes
             dynamic_ncols=True,
         )
         for step in bar:
-            index = order[step * config.batch_size : (step + 1) * config.batch_size]
+            index = order[step * config.batch_size : (step + 1) * config.batch_size].to(device)
             x, y = x_train[index], y_train[index]
             if config.augment:
                 x = random_affine(x, config, generator)
@@ -187,5 +205,5 @@ def train(config: TrainConfig, train_split: Split, val_split: Split) -> TrainRes
         best_epoch = new_best
 
     model.load_state_dict(states[best_epoch])
-    model.eval()
+    model.cpu().eval()
     return TrainResult(model, history, best_epoch, time.perf_counter() - started, epoch_seconds)

@@ -1,4 +1,4 @@
-"""``POST /admin/reload``: pick up a new model version without a restart (see ``service.lifecycle``).
+"""``POST /admin/reload``: pick up a new model version without a restart (see ``service.reload``).
 
 Only with an API key configured (``DIGITS_API_KEY``; ``service.security`` checks it before any handler
 runs): an operations route must never be open. With one worker the reload happens in this process and
@@ -18,10 +18,11 @@ from litestar.openapi import ResponseSpec
 from pydantic import BaseModel, Field
 
 from service.errors import ApiError
-from service.lifecycle import ModelReloader, supervisor_pid
 from service.openapi import ApiOperation, problem_responses
+from service.reload import ModelReloader
 from service.schemas import ModelRef
 from service.settings import Settings
+from service.signals import supervisor_pid
 
 
 class ReloadReport(BaseModel):

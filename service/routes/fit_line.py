@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Literal
 
+import anyio
 import anyio.to_thread
 from litestar import Controller, Request, post
 from litestar.connection import ASGIConnection
@@ -85,6 +86,7 @@ class FitLineController(Controller):
         self,
         request: Request,
         settings: NamedDependency[Settings],
+        inference_limiter: NamedDependency[anyio.CapacityLimiter],
         include: Annotated[
             Literal["trajectory"] | None,
             QueryParameter(description="'trajectory': also return [slope, intercept] along the way"),
@@ -102,7 +104,7 @@ class FitLineController(Controller):
                     ),
                     abandon_on_cancel=True,
                     # The same slots as inference: a burst of fits cannot take the GIL from /predict.
-                    limiter=request.app.state.inference_limiter,
+                    limiter=inference_limiter,
                 )
         except TimeoutError:
             raise ApiError(

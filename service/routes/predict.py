@@ -19,20 +19,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, ClassVar, Literal
 
+import anyio
 import anyio.to_thread
 import numpy as np
 import pydantic_core
-from litestar import Controller, Request, post
-from litestar.datastructures import UploadFile
+from litestar import Controller, Request, Response, post
+from litestar.datastructures import ResponseHeader, UploadFile
 from litestar.di import NamedDependency
 from litestar.openapi.spec import Encoding, OpenAPIMediaType, RequestBody, Schema
 from litestar.params import QueryParameter
+from pydantic import BaseModel
 
 import contract
 from service import images
 from service.errors import ApiError
 from service.model import DigitModel
 from service.openapi import json_schema, operation_with_body, problem_responses
+from service.predictions import PREDICTION_ID_HEADER, Recorder, header_value
 from service.schemas import BatchPixelsRequest, BatchPrediction, ModelRef, PixelsRequest, Prediction
 from service.settings import Settings
 
@@ -130,33 +133,54 @@ def _check_batch(count: int, settings: Settings) -> None:
 # --- inference (runs in a worker thread) --------------------------------------------------------------
 
 
-def infer(model: DigitModel, inputs: Inputs, settings: Settings, *, preprocessed: bool) -> list[Prediction]:
-    """Decode the inputs, one model call for all of them, one Prediction each."""
+def infer(
+    model: DigitModel,
+    inputs: Inputs,
+    settings: Settings,
+    *,
+    preprocessed: bool,
+    recorder: Recorder | None = None,
+    route: str = "/predict",
+) -> list[Prediction]:
+    """Decode the inputs, then :func:`predictions`: one model call for all of them."""
     if inputs.pictures is not None:
         pixels = np.stack(
             [_read(i, data, settings, len(inputs.pictures)) for i, data in enumerate(inputs.pictures)]
         )
     else:
         pixels = _json_pixels(inputs.json_body or b"", settings, batch=inputs.batch)
-    return predictions(model, pixels, preprocessed=preprocessed)
+    return predictions(model, pixels, preprocessed=preprocessed, recorder=recorder, route=route)
 
 
-def predictions(model: DigitModel, pixels: np.ndarray, *, preprocessed: bool) -> list[Prediction]:
-    """MNIST-format pixels [N, 28, 28] -> one model call -> one Prediction each: the one place a
-    Prediction is built (/predict, /predict/batch and each digit of /read)."""
-    probabilities, labels = model.classify(contract.to_model_input(pixels))
+def predictions(
+    model: DigitModel,
+    pixels: np.ndarray,
+    *,
+    preprocessed: bool,
+    recorder: Recorder | None = None,
+    route: str = "/predict",
+) -> list[Prediction]:
+    """MNIST-format pixels [N, 28, 28] -> one model call -> one Prediction each, each with a new
+    prediction id: the one place a Prediction is built (/predict, /predict/batch and each digit of
+    /read), handed to the sample store's ``recorder`` when it is on."""
+    answer = model.classify(contract.to_model_input(pixels))
     ref = ModelRef.of(model)
     seen = np.clip(np.rint(pixels), 0, contract.PIXEL_MAX).astype(np.uint8) if preprocessed else None
-    return [
-        Prediction(
-            label=int(label),
-            probabilities=[float(p) for p in row],
-            confidence=float(row[label]),
-            model=ref,
-            preprocessed=images.png_base64(seen[i]) if seen is not None else None,
-        )
-        for i, (row, label) in enumerate(zip(probabilities, labels, strict=True))
+    answers = [
+        Prediction.of(answer, i, ref, images.png_base64(seen[i]) if seen is not None else None)
+        for i in range(len(answer.labels))
     ]
+    if recorder is not None:
+        recorder.record(
+            route,
+            [p.prediction_id for p in answers],
+            pixels,
+            answer.probabilities,
+            ref.name,
+            ref.version,
+            [p.looks_like_digit for p in answers],
+        )
+    return answers
 
 
 def _read(index: int, data: bytes, settings: Settings, count: int) -> np.ndarray:
@@ -169,13 +193,38 @@ def _read(index: int, data: bytes, settings: Settings, count: int) -> np.ndarray
 
 
 async def run_inference(
-    request: Request, model: DigitModel, inputs: Inputs, settings: Settings, include: str | None
+    model: DigitModel,
+    inputs: Inputs,
+    settings: Settings,
+    include: str | None,
+    limiter: anyio.CapacityLimiter,
+    recorder: Recorder | None = None,
+    route: str = "/predict",
 ) -> list[Prediction]:
     """Decode and infer in a worker thread, at most DIGITS_INFERENCE_THREADS at once per process."""
     return await anyio.to_thread.run_sync(
-        lambda: infer(model, inputs, settings, preprocessed=include == "preprocessed"),
-        limiter=request.app.state.inference_limiter,
+        lambda: infer(
+            model, inputs, settings, preprocessed=include == "preprocessed", recorder=recorder, route=route
+        ),
+        limiter=limiter,
     )
+
+
+def with_prediction_ids(body: BaseModel, predictions: list[Prediction]) -> Response:
+    """The body, with the prediction id(s) also in a header (comma-separated for a batch, in order)."""
+    return Response(
+        body, headers={PREDICTION_ID_HEADER: header_value([p.prediction_id for p in predictions])}
+    )
+
+
+ID_HEADER = [
+    ResponseHeader(
+        name=PREDICTION_ID_HEADER,
+        description="the prediction id(s) of the body, comma-separated in order for a batch; send one to "
+        "POST /feedback to correct it",
+        documentation_only=True,
+    )
+]
 
 
 # --- OpenAPI: the three body forms ----------------------------------------------------------------------
@@ -216,6 +265,7 @@ class PredictController(Controller):
         status_code=200,
         summary="Read one digit",
         responses=ERRORS,
+        response_headers=ID_HEADER,
         operation_class=operation_with_body(
             _body(PixelsRequest, many=False, description="a picture of one digit, or MNIST-format pixels")
         ),
@@ -225,18 +275,24 @@ class PredictController(Controller):
         request: Request,
         model: NamedDependency[DigitModel],
         settings: NamedDependency[Settings],
+        inference_limiter: NamedDependency[anyio.CapacityLimiter],
+        sample_store: NamedDependency[Recorder | None],
         include: IncludeQuery = None,
-    ) -> Prediction:
+    ) -> Response[Prediction]:
         """A picture as people send it (photo of paper, canvas export, JPEG, printed digit) is brought
         to MNIST format first; JSON pixels are used as they are."""
         inputs = await read_inputs(request, settings, batch=False)
-        return (await run_inference(request, model, inputs, settings, include))[0]
+        predictions = await run_inference(
+            model, inputs, settings, include, inference_limiter, sample_store, "/predict"
+        )
+        return with_prediction_ids(predictions[0], predictions)
 
     @post(
         "/batch",
         status_code=200,
         summary="Read several digits in one model call",
         responses=ERRORS,
+        response_headers=ID_HEADER,
         operation_class=operation_with_body(
             _body(
                 BatchPixelsRequest, many=True, description="repeated 'image' files, or MNIST-format instances"
@@ -248,9 +304,15 @@ class PredictController(Controller):
         request: Request,
         model: NamedDependency[DigitModel],
         settings: NamedDependency[Settings],
+        inference_limiter: NamedDependency[anyio.CapacityLimiter],
+        sample_store: NamedDependency[Recorder | None],
         include: IncludeQuery = None,
-    ) -> BatchPrediction:
+    ) -> Response[BatchPrediction]:
         """Several pictures (repeated ``image`` fields) or ``{"instances": [pixels, ...]}``, in order."""
         inputs = await read_inputs(request, settings, batch=True)
-        predictions = await run_inference(request, model, inputs, settings, include)
-        return BatchPrediction(predictions=predictions, model=ModelRef.of(model))
+        predictions = await run_inference(
+            model, inputs, settings, include, inference_limiter, sample_store, "/predict/batch"
+        )
+        return with_prediction_ids(
+            BatchPrediction(predictions=predictions, model=ModelRef.of(model)), predictions
+        )

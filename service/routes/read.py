@@ -12,7 +12,7 @@ from typing import ClassVar
 
 import anyio.to_thread
 import numpy as np
-from litestar import Controller, Request, post
+from litestar import Controller, Request, Response, post
 from litestar.di import NamedDependency
 from litestar.openapi.spec import Encoding, OpenAPIMediaType, RequestBody, Schema
 
@@ -21,7 +21,15 @@ from service import reading
 from service.errors import ApiError
 from service.model import DigitModel
 from service.openapi import operation_with_body, problem_responses
-from service.routes.predict import IMAGE_FIELD, IncludeQuery, predictions, read_inputs
+from service.predictions import Recorder
+from service.routes.predict import (
+    ID_HEADER,
+    IMAGE_FIELD,
+    IncludeQuery,
+    predictions,
+    read_inputs,
+    with_prediction_ids,
+)
 from service.schemas import Box, ModelRef, ReadDigit, ReadResult
 from service.settings import Settings
 
@@ -47,14 +55,28 @@ ERRORS = problem_responses(
 )
 
 
-def read_number(model: DigitModel, picture: bytes, settings: Settings, *, preprocessed: bool) -> ReadResult:
-    """Segment, then one model call for all the digits (runs in a worker thread)."""
+def read_number(
+    model: DigitModel,
+    picture: bytes,
+    settings: Settings,
+    *,
+    preprocessed: bool,
+    recorder: Recorder | None = None,
+) -> ReadResult:
+    """Segment, then one model call for all the digits (runs in a worker thread); each digit is a
+    prediction with its own id, handed to the sample store's ``recorder`` when it is on."""
 
     def score(pixels: np.ndarray) -> np.ndarray:  # candidate pieces: not answers, so not counted
         return model.predict(contract.to_model_input(pixels))
 
     digits = reading.read_line(picture, max_pixels=settings.max_image_pixels, score=score)
-    found = predictions(model, np.stack([digit.pixels for digit in digits]), preprocessed=preprocessed)
+    found = predictions(
+        model,
+        np.stack([digit.pixels for digit in digits]),
+        preprocessed=preprocessed,
+        recorder=recorder,
+        route="/read",
+    )
     read = [
         ReadDigit(**dict(prediction), box=Box(x=x, y=y, width=width, height=height))
         for prediction, (x, y, width, height) in zip(found, (d.box for d in digits), strict=True)
@@ -71,6 +93,7 @@ class ReadController(Controller):
         status_code=200,
         summary="Read a number: a line of handwritten digits",
         responses=ERRORS,
+        response_headers=ID_HEADER,
         operation_class=operation_with_body(BODY),
     )
     async def read(
@@ -78,8 +101,10 @@ class ReadController(Controller):
         request: Request,
         model: NamedDependency[DigitModel],
         settings: NamedDependency[Settings],
+        inference_limiter: NamedDependency[anyio.CapacityLimiter],
+        sample_store: NamedDependency[Recorder | None],
         include: IncludeQuery = None,
-    ) -> ReadResult:
+    ) -> Response[ReadResult]:
         """A picture of digits written on one line (a postcode, a meter reading, "2026"): each digit's
         label, probabilities, confidence and box, left to right; touching digits are split, broken ones
         kept whole, specks ignored. One digit reads exactly as /predict reads it."""
@@ -90,7 +115,10 @@ class ReadController(Controller):
                 "/read takes a picture (multipart field 'image' or an image/* body); JSON pixels: /predict",
             )
         picture = inputs.pictures[0]
-        return await anyio.to_thread.run_sync(
-            lambda: read_number(model, picture, settings, preprocessed=include == "preprocessed"),
-            limiter=request.app.state.inference_limiter,
+        result = await anyio.to_thread.run_sync(
+            lambda: read_number(
+                model, picture, settings, preprocessed=include == "preprocessed", recorder=sample_store
+            ),
+            limiter=inference_limiter,
         )
+        return with_prediction_ids(result, result.digits)

@@ -14,11 +14,12 @@ import re
 from pathlib import Path
 
 from litestar import Response, Router, get
-from litestar.datastructures import CacheControlHeader
+from litestar.datastructures import CacheControlHeader, State
 from litestar.enums import MediaType
 from litestar.static_files import create_static_files_router
 
 from service import linefit
+from service.settings import Settings
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 ASSET_MAX_AGE = 24 * 3600  # seconds; safe because every asset URL carries its content hash
@@ -44,8 +45,9 @@ PRESET_HINTS = {
 }
 
 
-def page_config() -> dict[str, object]:
-    """What the page's JavaScript needs from the server: line-fit defaults, limits and presets."""
+def page_config(*, feedback: bool = False) -> dict[str, object]:
+    """What the page's JavaScript needs from the server: line-fit defaults, limits and presets, and
+    whether the sample store takes feedback (the "Wrong? It was a ..." buttons)."""
     presets = [
         {
             "key": key,
@@ -65,11 +67,12 @@ def page_config() -> dict[str, object]:
             "max_epochs": linefit.MAX_EPOCHS,
             "max_trajectory": linefit.MAX_TRAJECTORY,
             "presets": presets,
-        }
+        },
+        "feedback": feedback,
     }
 
 
-def render_index(static_dir: Path = STATIC_DIR) -> str:
+def render_index(static_dir: Path = STATIC_DIR, *, feedback: bool = False) -> str:
     """index.html with hashed asset URLs and the page config filled in."""
     html = (static_dir / "index.html").read_text(encoding="utf-8")
 
@@ -80,17 +83,20 @@ def render_index(static_dir: Path = STATIC_DIR) -> str:
 
     html = re.sub(r"\{\{asset:([\w.\-/]+)\}\}", asset_url, html)
     # "</" cannot end the <script type="application/json"> block early once escaped.
-    config = json.dumps(page_config(), allow_nan=False).replace("</", "<\\/")
+    config = json.dumps(page_config(feedback=feedback), allow_nan=False).replace("</", "<\\/")
     return html.replace("{{config}}", config)
 
 
 INDEX_HTML = render_index()
+INDEX_HTML_FEEDBACK = render_index(feedback=True)  # DIGITS_STORE_URL set: the page offers corrections
 
 
 @get("/", include_in_schema=False, cache_control=CacheControlHeader(no_cache=True), sync_to_thread=False)
-def index() -> Response[str]:
+def index(state: State) -> Response[str]:
     """The page itself; revalidated on every visit so a new release shows at once."""
-    return Response(INDEX_HTML, media_type=MediaType.HTML, headers=PAGE_HEADERS)
+    settings: Settings | None = state.get("settings")
+    html = INDEX_HTML_FEEDBACK if settings is not None and settings.store_url else INDEX_HTML
+    return Response(html, media_type=MediaType.HTML, headers=PAGE_HEADERS)
 
 
 static_router = create_static_files_router(

@@ -7,6 +7,7 @@
   const frame = canvas.parentElement;
   const labelEl = document.getElementById("predicted-label");
   const confidenceEl = document.getElementById("confidence");
+  const flagEl = document.getElementById("digit-flag");
   const seenImg = document.getElementById("preprocessed");
   const seenEmpty = document.getElementById("seen-empty");
   const probsEl = document.getElementById("probs");
@@ -60,6 +61,7 @@
     labelEl.textContent = "?";
     labelEl.classList.add("is-empty");
     confidenceEl.textContent = message;
+    flagEl.hidden = true;
     seenImg.hidden = true;
     seenImg.removeAttribute("src");
     seenEmpty.hidden = false;
@@ -167,6 +169,7 @@
     showEmpty("nothing drawn yet");
     showStatus("");
     section.dataset.predictState = "idle";
+    section.dispatchEvent(new CustomEvent("prediction", { detail: null })); // feedback.js: nothing to correct
   }
   document.getElementById("clear").addEventListener("click", clear);
   canvas.addEventListener("keydown", (event) => {
@@ -259,6 +262,13 @@
     labelEl.classList.remove("is-empty");
     const confidence = Number.isFinite(result.confidence) ? result.confidence : probs[result.label];
     confidenceEl.textContent = `${Plot.pct(confidence)} sure`;
+    // looks_like_digit: the model's own "is this a digit at all?" (its digit_score, or a fallback rule).
+    const digitLike = result.looks_like_digit !== false;
+    const score = Number.isFinite(result.digit_score) ? ` (score ${result.digit_score.toFixed(2)})` : "";
+    flagEl.textContent = digitLike ? `looks like a digit${score}` : `does not look like a digit${score}`;
+    flagEl.classList.toggle("is-not-digit", !digitLike);
+    flagEl.dataset.looksLikeDigit = String(digitLike);
+    flagEl.hidden = false;
     showBars(probs);
     if (typeof result.preprocessed === "string" && result.preprocessed) {
       seenImg.src = `data:image/png;base64,${result.preprocessed}`;
@@ -267,10 +277,13 @@
     }
     const model = result.model ? ` (model ${result.model.name} v${result.model.version})` : "";
     showStatus(
-      confidence < 0.6
+      !digitLike
+        ? `That does not look like a digit to the model${model}; its best guess is still shown.`
+        : confidence < 0.6
         ? `Not sure: it is torn between a few digits${model}. Try drawing bigger or clearer.`
         : `Read in one request to POST /predict${model}.`,
     );
+    section.dispatchEvent(new CustomEvent("prediction", { detail: result })); // feedback.js offers corrections
     return true;
   }
 

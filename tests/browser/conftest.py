@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 from browser_harness import DESKTOP, PHONE, PageProblems, open_page
+from repo_files import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO_ROOT / "artifacts" / "screenshots"
 CHROMIUM = os.environ.get("CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -139,6 +139,39 @@ def test_drawing_a_seven(desktop: OpenPage, screenshots) -> None:
     label, percents = prediction(page)
     page.locator("#digits").screenshot(path=screenshots / "desktop-digit-7.png")
     assert label == 7, percents
+    flag = page.get_by_test_id("digit-flag")
+    expect(flag).to_have_attribute("data-looks-like-digit", "true")
+    expect(flag).to_contain_text("looks like a digit")
+    assert_clean(problems)
+
+
+def test_uploading_a_star_says_it_does_not_look_like_a_digit(desktop: OpenPage, tmp_path) -> None:
+    """The label is still shown; the flag says the model does not take the picture for a digit."""
+    from PIL import Image, ImageDraw
+
+    path = tmp_path / "star.png"
+    picture = Image.new("RGB", (240, 240), (236, 232, 220))
+    points = [
+        (120, 20),
+        (145, 95),
+        (225, 95),
+        (160, 140),
+        (185, 220),
+        (120, 170),
+        (55, 220),
+        (80, 140),
+        (15, 95),
+        (95, 95),
+    ]
+    ImageDraw.Draw(picture).polygon(points, fill=(30, 30, 60))
+    picture.save(path)
+    page, problems = desktop
+    page.locator("#upload").set_input_files(path)
+    prediction(page)
+    flag = page.get_by_test_id("digit-flag")
+    expect(flag).to_have_attribute("data-looks-like-digit", "false")
+    expect(flag).to_contain_text("does not look like a digit")
+    expect(page.locator("#digit-status")).to_contain_text("does not look like a digit")
     assert_clean(problems)
 
 

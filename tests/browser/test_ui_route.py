@@ -39,6 +39,7 @@ def test_every_asset_url_carries_its_content_hash_and_is_served_cacheable() -> N
             "reading.js",
             "linefit.js",
             "card.js",
+            "feedback.js",
             "favicon.svg",
         }
         for url in urls:

@@ -50,7 +50,8 @@ def test_profiles_are_train_and_scale_and_no_version_key() -> None:
 def test_api_service_is_locked_down_and_probed() -> None:
     api = resolved()["services"]["api"]
     assert api["build"]["target"] == "runtime"
-    assert [port["target"] for port in api["ports"]] == [8000]
+    assert [port["target"] for port in api["ports"]] == [8000, 8001]  # HTTP, gRPC
+    assert api["environment"]["DIGITS_GRPC_PORT"] == "8001"
     assert api["read_only"] is True
     assert "/tmp" in api["tmpfs"]
     assert api["restart"] in {"always", "unless-stopped", "on-failure"}

@@ -44,10 +44,11 @@ def test_runtime_stage_runs_the_service_as_a_fixed_non_root_user() -> None:
     assert group.isdigit()
     assert int(user) >= 1000
     assert int(group) >= 1000
-    assert runtime.last("EXPOSE") == "8000"
+    assert runtime.last("EXPOSE") == "8000 8001"  # HTTP, gRPC
     assert exec_form(runtime.last("CMD")) == ["python", "-m", "service"]
     env = " ".join(runtime.all("ENV"))
     assert "DIGITS_HOST=0.0.0.0" in env  # reachable through the published port
+    assert "DIGITS_GRPC_PORT=8001" in env
     assert "DIGITS_MODEL_PATH=/app/models/" in env  # the installed package cannot find a repo root
 
 

@@ -88,9 +88,10 @@ def tensor_check(pb2, declared, actual, max_batch_size: int) -> None:
 def test_inputs_and_outputs_match_the_onnx_graph(config, pb2, session) -> None:
     inputs, outputs = session.get_inputs(), session.get_outputs()
     assert len(config.input) == len(inputs) == 1
-    assert len(config.output) == len(outputs) == 1
+    assert len(config.output) == len(outputs) == 2  # probabilities, digit_score
     tensor_check(pb2, config.input[0], inputs[0], config.max_batch_size)
-    tensor_check(pb2, config.output[0], outputs[0], config.max_batch_size)
+    for declared, actual in zip(config.output, outputs, strict=True):
+        tensor_check(pb2, declared, actual, config.max_batch_size)
 
 
 def test_config_agrees_with_the_contract(config) -> None:
@@ -98,11 +99,15 @@ def test_config_agrees_with_the_contract(config) -> None:
     assert config.output[0].name == contract.OUTPUT_NAME
     assert tuple(config.input[0].dims) == contract.INPUT_SHAPE[1:]
     assert tuple(config.output[0].dims) == contract.OUTPUT_SHAPE[1:]
+    assert config.output[1].name == contract.DIGIT_SCORE_NAME
+    assert tuple(config.output[1].dims) == contract.DIGIT_SCORE_SHAPE[1:]
 
 
 def test_the_graph_runs_at_triton_batch_sizes(config, session) -> None:
     for batch in (1, config.max_batch_size):
         pixels = np.random.default_rng(batch).random((batch, *config.input[0].dims), dtype=np.float32)
-        (probabilities,) = session.run([config.output[0].name], {config.input[0].name: pixels})
+        probabilities, scores = session.run([o.name for o in config.output], {config.input[0].name: pixels})
         assert probabilities.shape == (batch, *config.output[0].dims)
         np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-4)
+        assert scores.shape == (batch, *config.output[1].dims)
+        assert np.all((scores >= 0) & (scores <= 1))

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from service.settings import Settings
-
-SHIPPED = Settings().model_path
+from repo_files import SHIPPED_MODEL as SHIPPED
 
 
 def write_version(repository: Path, version: int, *, card_version: str | None = None) -> Path:

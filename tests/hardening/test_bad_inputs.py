@@ -482,8 +482,8 @@ def _shape_ok(response: Any, case: Case) -> str:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
-def test_bad_input_gets_its_documented_4xx_and_the_service_stays_healthy(make_app, case: Case) -> None:
-    client = make_app(**case.settings)
+def test_bad_input_gets_its_documented_4xx_and_the_service_stays_healthy(make_client, case: Case) -> None:
+    client = make_client(**case.settings)
     response = case.send(client)
     assert response.status_code == case.status, f"{case.id}: {response.status_code} {response.text[:400]}"
     message = _shape_ok(response, case)

@@ -1,9 +1,8 @@
 """Property test of the image path: any bytes (valid pictures made with Pillow, then truncated, bit-flipped,
 header-patched or padded) give a digit or an ImageError (422/413), never another exception; through
-``POST /predict`` only 200 or 4xx. Time and memory per call are measured: each call must finish well
-within a generous bound (the figures, far lower, are printed and recorded in docs/hardening.md), and the
-process's peak RSS may not grow by more than MEMORY_BOUND_MB over the whole run (pixel bombs are refused
-from the header, before decoding).
+``POST /predict`` only 200 or 4xx. The process's peak RSS may not grow by more than MEMORY_BOUND_MB over
+the whole run (pixel bombs are refused from the header, before decoding). Time per call is printed, not
+asserted (a hang fails by pytest's timeout; speed is bench/'s job: bench/preprocess_bench.py).
 """
 
 from __future__ import annotations
@@ -26,7 +25,6 @@ from service.app import create_app
 from service.settings import Settings
 
 MAX_PIXELS = 4_000_000  # small enough that patched headers often cross it
-CALL_BOUND_S = 5.0  # generous: a call takes milliseconds; this only catches hangs and blow-ups
 MEMORY_BOUND_MB = 400
 
 FORMATS = {
@@ -116,7 +114,6 @@ def test_read_digit_gives_a_digit_or_an_image_error(data: bytes) -> None:
     else:
         assert pixels.shape == (28, 28)
         assert pixels.dtype == np.uint8
-    assert elapsed < CALL_BOUND_S
 
 
 def _read(data: bytes) -> tuple[np.ndarray | None, images.ImageError | None]:
@@ -163,11 +160,10 @@ def test_predict_answers_200_or_4xx(
     else:
         assert response.headers["content-type"].startswith("application/problem+json")
         assert response.status_code in (413, 422), response.text
-    assert elapsed < CALL_BOUND_S
 
 
 def test_time_and_memory_stayed_bounded(rss_baseline: float) -> None:
-    """Runs after the two properties (file order): the figures, and the memory bound."""
+    """Runs after the two properties (file order): prints the time per call, checks the memory bound."""
     lines = []
     for name, values in timings.items():
         if values:

@@ -10,8 +10,8 @@ import shutil
 import pytest
 from model_files import SHIPPED, write_broken, write_version
 
-from service.lifecycle import load_configured
 from service.model import ModelError
+from service.repository import load_configured
 from service.settings import Settings
 
 KEY = "reload-key"
@@ -29,15 +29,15 @@ def versions_served(client) -> tuple[str, str, list[str], str]:
 
 
 @pytest.fixture
-def repo_app(make_app, model_repository):
+def repo_app(make_client, model_repository):
     """An app serving a temp repository (version 1 = the shipped model), loaded by its lifespan."""
-    return make_app(model=None, model_repository=model_repository, api_key=KEY)
+    return make_client(model=None, model_repository=model_repository, api_key=KEY)
 
 
-def test_startup_serves_the_newest_valid_version(make_app, model_repository) -> None:
+def test_startup_serves_the_newest_valid_version(make_client, model_repository) -> None:
     write_version(model_repository, 2)
     write_broken(model_repository, 3)
-    client = make_app(model=None, model_repository=model_repository, api_key=KEY)
+    client = make_client(model=None, model_repository=model_repository, api_key=KEY)
     assert versions_served(client) == ("2", "2", ["2"], "2")
 
 
@@ -103,19 +103,19 @@ def test_a_bad_newest_version_is_skipped_for_a_good_one_below(repo_app, model_re
     assert "/3/model.onnx" in report["refused"][0]
 
 
-def test_reload_never_steps_back_to_an_older_version(make_app, model_repository) -> None:
+def test_reload_never_steps_back_to_an_older_version(make_client, model_repository) -> None:
     write_version(model_repository, 2)
-    client = make_app(model=None, model_repository=model_repository, api_key=KEY)
+    client = make_client(model=None, model_repository=model_repository, api_key=KEY)
     shutil.rmtree(model_repository / "2")  # the served file is gone from disk; its session still works
     report = client.post("/admin/reload", headers=AUTH).json()
     assert report["status"] == "unchanged"
     assert versions_served(client) == ("2", "2", ["2"], "2")
 
 
-def test_without_a_repository_reload_rereads_the_model_file(make_app, tmp_path) -> None:
+def test_without_a_repository_reload_rereads_the_model_file(make_client, tmp_path) -> None:
     path = tmp_path / "model.onnx"
     shutil.copy(SHIPPED, path)
-    client = make_app(model=None, model_path=path, api_key=KEY)
+    client = make_client(model=None, model_path=path, api_key=KEY)
     assert client.post("/admin/reload", headers=AUTH).json()["status"] == "unchanged"
     replacement = write_version(tmp_path / "new", 5)
     replacement.replace(path)  # an atomic replace, as an operator would do it
@@ -145,8 +145,8 @@ def test_requests_in_flight_finish_on_the_model_they_started_with(repo_app, mode
     assert app.state.model.version == "2"
 
 
-def test_readyz_is_503_while_no_model_is_loaded(make_app) -> None:
-    client = make_app()
+def test_readyz_is_503_while_no_model_is_loaded(make_client) -> None:
+    client = make_client()
     assert client.get("/readyz").status_code == 200
     client.app.state.model = None
     response = client.get("/readyz")

@@ -2,7 +2,7 @@
 response conforms to the documented status codes, content types, headers and schemas.
 
 Runs the ``schemathesis`` CLI (all checks, its default; see schemathesis.toml for the one check that is
-off for four operations, and why) against ``python -m service`` on a free loopback port with an API key
+off for a few operations, and why) against ``python -m service`` on a free loopback port with an API key
 configured, so the fuzzer passes the key and reaches ``POST /admin/reload`` too. Bounded: at most
 ST_MAX_EXAMPLES cases per operation and phase, ST_MAX_TIME seconds in all (override by environment).
 """

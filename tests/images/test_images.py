@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import io
 import struct
-import time
 import tracemalloc
 import zlib
 
@@ -247,7 +246,7 @@ def stroke_width(pixels: np.ndarray) -> float:
 
 def test_fine_pen_strokes_are_thickened_to_mnist_width():
     """A "7" written with a fine pen on a big page: 3 px strokes on a 600 px digit would be 0.1 px at
-    MNIST scale; they come out about as wide as MNIST's (median 1.8 px) and fully white."""
+    MNIST scale; they come out about as wide as MNIST's strokes and fully white."""
     page = Image.new("L", (900, 800), 240)
     size = 600
     points = [(150 + 0.25 * size, 100 + 0.2 * size), (150 + 0.75 * size, 100 + 0.2 * size)]
@@ -255,7 +254,7 @@ def test_fine_pen_strokes_are_thickened_to_mnist_width():
     ImageDraw.Draw(page).line(points, fill=30, width=3, joint="curve")
     out = read_digit(encode(page, "PNG"), max_pixels=MAX_PIXELS)
     assert_mnist_like(out)
-    assert out.max() == 255  # without thickening: a faint hairline, at most 61
+    assert out.max() == 255  # without thickening: a faint grey hairline
     assert 1.3 <= stroke_width(out) <= 2.8, stroke_width(out)
     assert stroke_width(REFERENCE) > 2  # the reference (20 px strokes at 200 px) is left as drawn
 
@@ -474,8 +473,8 @@ def png_header(width: int, height: int) -> bytes:
 )
 @pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
 def test_oversized_declared_dimensions_fail_before_decoding(width, height, max_pixels):
+    """Refused from the header alone (how fast: bench/preprocess_bench.py --only oversized)."""
     tracemalloc.start()
-    started = time.perf_counter()
     try:
         with pytest.raises(ImageTooLarge, match="too large") as error:
             read_digit(png_header(width, height), max_pixels=max_pixels)
@@ -484,7 +483,6 @@ def test_oversized_declared_dimensions_fail_before_decoding(width, height, max_p
         tracemalloc.stop()
     assert error.value.status_code == 413
     assert peak < 2_000_000  # no pixel buffer was allocated (a 5000x5000 one alone is 25 MB)
-    assert time.perf_counter() - started < 5  # generous: it must not decode anything
 
 
 def test_limit_is_inclusive():
@@ -536,10 +534,23 @@ def test_unreadable_pictures(data):
     assert str(error.value)
 
 
-def test_error_classes():
-    assert issubclass(ImageError, ValueError)
-    assert {UnreadableImage.status_code, NoInk.status_code, ImageTooLarge.status_code} == {422, 413}
-    assert all(issubclass(cls, ImageError) for cls in (UnreadableImage, ImageTooLarge, NoInk))
+@pytest.mark.parametrize(
+    ("data", "max_pixels", "kind", "status"),
+    [
+        (b"not a picture", MAX_PIXELS, UnreadableImage, 422),
+        (encode(Image.new("L", (64, 64), 255), "PNG"), MAX_PIXELS, NoInk, 422),
+        (png_header(1_001, 1_000), 1_000_000, ImageTooLarge, 413),
+    ],
+    ids=["unreadable", "no-ink", "too-large"],
+)
+def test_every_failure_is_one_catchable_image_error_with_its_http_status(data, max_pixels, kind, status):
+    """What the routes rely on: one ``except ImageError`` (a ValueError) catches every failure of a real
+    bad picture, and each carries the status the API answers with."""
+    with pytest.raises(ImageError) as error:
+        read_digit(data, max_pixels=max_pixels)
+    assert isinstance(error.value, ValueError)
+    assert type(error.value) is kind
+    assert error.value.status_code == status
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -21,6 +21,7 @@ from service.linefit import (
     fit_line,
     work_units,
 )
+from service.settings import Settings
 
 
 def noisy_line(n=50, seed=0):
@@ -191,10 +192,13 @@ def test_r2_matches_definition():
         assert r.r2 == pytest.approx(1.0 - ss_res / np.sum((y - y.mean()) ** 2), rel=1e-12)
 
 
-def test_work_units_and_budget():
-    assert work_units(1000, 20) == 20_000
-    assert work_units(10**6, DEFAULT_EPOCHS) <= DEFAULT_MAX_WORK_UNITS  # 10^6 points on defaults fit
-    assert work_units(10**6, DEFAULT_EPOCHS + 1) > DEFAULT_MAX_WORK_UNITS
+def test_the_default_budget_is_the_documented_one():
+    """README: DIGITS_FIT_MAX_WORK defaults to 10^9 points x epochs, so 10^6 points fit on the default
+    1000 epochs and not one epoch more (the service's refusal at the budget: tests/service/test_api.py)."""
+    assert DEFAULT_EPOCHS == 1000
+    assert DEFAULT_MAX_WORK_UNITS == 10**9
+    assert work_units(10**6, 1000) <= DEFAULT_MAX_WORK_UNITS < work_units(10**6, 1001)
+    assert (Settings().fit_max_points, Settings().fit_max_work) == (10**6, 10**9)
 
 
 @settings(max_examples=150, deadline=None)

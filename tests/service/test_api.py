@@ -10,6 +10,7 @@ import base64
 import io
 import json
 import logging
+import math
 
 import numpy as np
 import pytest
@@ -45,6 +46,14 @@ def check_prediction(body: dict, model: DigitModel) -> None:
     assert abs(sum(probabilities) - 1.0) < 1e-5
     assert body["label"] == int(np.argmax(probabilities))
     assert body["confidence"] == max(probabilities)
+    assert 0 <= body["digit_score"] <= 1
+    assert body["looks_like_digit"] is (body["digit_score"] >= contract.DIGIT_SCORE_THRESHOLD)
+
+
+def reference_scores(model: DigitModel, pixels: np.ndarray) -> np.ndarray:
+    """digit_score straight from onnxruntime for uint8/0..255 pixels [N, 28, 28]."""
+    feed = {contract.INPUT_NAME: contract.to_model_input(pixels)}
+    return model.session.run([contract.DIGIT_SCORE_NAME], feed)[0].ravel()
 
 
 # --- health, readiness, model card ----------------------------------------------------------------------
@@ -140,6 +149,7 @@ def test_batch_of_pictures_answers_in_order_like_single_requests(client) -> None
     assert response.status_code == 200, response.text
     batch = response.json()["predictions"]
     assert [p["label"] for p in batch] == [7, 0, 1]
+    assert [p["looks_like_digit"] for p in batch] == [True] * 3
     for picture, predicted in zip(pictures, batch, strict=True):
         single = client.post("/predict", content=picture, headers={"content-type": PNG}).json()
         np.testing.assert_allclose(predicted["probabilities"], single["probabilities"], rtol=0, atol=1e-6)
@@ -155,6 +165,10 @@ def test_batch_of_json_instances(client, shipped_model) -> None:
     assert body["model"]["name"] == "digits"
     got = np.array([p["probabilities"] for p in body["predictions"]])
     np.testing.assert_allclose(got, reference(shipped_model, stack), rtol=0, atol=1e-6)
+    # Every prediction carries the model's digit_score and the flag from it; random noise is no digit.
+    scores = np.array([p["digit_score"] for p in body["predictions"]])
+    np.testing.assert_allclose(scores, reference_scores(shipped_model, stack), rtol=0, atol=1e-6)
+    assert [p["looks_like_digit"] for p in body["predictions"]] == [False] * 5
     first = np.asarray(Image.open(io.BytesIO(base64.b64decode(body["predictions"][0]["preprocessed"]))))
     np.testing.assert_array_equal(first, stack[0])
 
@@ -371,15 +385,24 @@ def test_fit_line_defaults_reach_the_closed_form(client, low, high) -> None:
 
 
 def test_fit_line_points_form_and_trajectory(client) -> None:
+    """Four points on y = 2x + 1, default options (learning rate 0.1; batch 32 > 4 points, so each epoch
+    is one full-batch gradient step on the standardized data, whose Hessian is 2I). SGD starts at slope
+    0 through the mean of y, (0, 4), and every step closes 1 - 2 * 0.1 = 20% of the way to (2, 1):
+    step k is (2 * (1 - 0.8**k), 4 - 3 * (1 - 0.8**k))."""
     response = client.post("/fit-line?include=trajectory", json={"points": [[0, 1], [1, 3], [2, 5], [3, 7]]})
     body = response.json()
     assert response.status_code == 200
     assert body["slope"] == pytest.approx(2.0, rel=1e-9)
     assert body["intercept"] == pytest.approx(1.0, rel=1e-9)
+    assert body["status"] == "converged"
     trajectory = body["trajectory"]
-    assert 2 <= len(trajectory) <= 200
-    assert trajectory[0] == [0.0, 0.0] or len(trajectory[0]) == 2
-    assert trajectory[-1] == pytest.approx([body["slope"], body["intercept"]], rel=1e-6)
+    assert len(trajectory) == body["epochs_run"] + 1  # the start, then one step per epoch (no thinning)
+    assert trajectory[0] == [0.0, 4.0]
+    expected = [[2 * (1 - 0.8**k), 4 - 3 * (1 - 0.8**k)] for k in range(len(trajectory))]
+    np.testing.assert_allclose(trajectory, expected, rtol=0, atol=1e-9)
+    # Converged: the first step whose gradient norm, twice the distance 0.8**k to the standardized
+    # optimum (1, 0), is at most 1e-13, i.e. the first k with 1.25**k >= 2e13.
+    assert body["epochs_run"] == math.ceil(math.log(2e13) / math.log(1.25)) == 138
 
 
 def test_fit_line_through_the_origin(client) -> None:
@@ -469,6 +492,10 @@ def test_openapi_document_describes_every_route_body_and_error(client) -> None:
     assert {"413", "415"} <= paths["/predict"]["post"]["responses"].keys()
     expected = {"Prediction", "BatchPrediction", "FitLineResponse", "ModelCard", "Problem"}
     assert expected <= document["components"]["schemas"].keys()
+    prediction = document["components"]["schemas"]["Prediction"]
+    assert {"looks_like_digit", "digit_score"} <= set(prediction["required"])
+    assert prediction["properties"]["looks_like_digit"]["type"] == "boolean"
+    assert "digit_score" in prediction["properties"]["looks_like_digit"]["description"]
 
 
 @pytest.mark.parametrize("value", [0, 255, 7])

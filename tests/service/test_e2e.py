@@ -13,18 +13,16 @@ import re
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
+from repo_files import REPO_ROOT
 from service_helpers import assert_problem, blank_png, draw_digit, mnist_like_one, strict_json
 
 import contract
 
 pytestmark = pytest.mark.e2e
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 PNG = "image/png"
 

@@ -37,8 +37,10 @@ def build(
     classes: int = 10,
     softmax: bool = True,
     metadata: dict[str, str] | None = None,
+    score_columns: int | None = None,
 ) -> Path:
-    """image [batch,1,28,28] -> Flatten -> MatMul(784 x classes) -> (Softmax) -> output [batch, classes]."""
+    """image [batch,1,28,28] -> Flatten -> MatMul(784 x classes) -> (Softmax) -> output [batch, classes];
+    with ``score_columns``, also digit_score = Sigmoid(MatMul(784 x score_columns)) [batch, score_columns]."""
     rng = np.random.default_rng(0)
     weights = helper.make_tensor(
         "W", TensorProto.FLOAT, [784, classes], rng.normal(0, 0.1, (784, classes)).astype(np.float32).ravel()
@@ -49,12 +51,26 @@ def build(
     ]
     if softmax:
         nodes.append(helper.make_node("Softmax", ["logits"], [output_name], axis=1))
+    outputs = [helper.make_tensor_value_info(output_name, TensorProto.FLOAT, [batch, classes])]
+    initializers = [weights]
+    if score_columns is not None:
+        values = rng.normal(0, 0.1, (784, score_columns)).astype(np.float32).ravel()
+        initializers.append(helper.make_tensor("S", TensorProto.FLOAT, [784, score_columns], values))
+        nodes += [
+            helper.make_node("MatMul", ["flat", "S"], ["score_logit"]),
+            helper.make_node("Sigmoid", ["score_logit"], [contract.DIGIT_SCORE_NAME]),
+        ]
+        outputs.append(
+            helper.make_tensor_value_info(
+                contract.DIGIT_SCORE_NAME, TensorProto.FLOAT, [batch, score_columns]
+            )
+        )
     graph = helper.make_graph(
         nodes,
         "digits-test",
         [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, [batch, 1, 28, 28])],
-        [helper.make_tensor_value_info(output_name, TensorProto.FLOAT, [batch, classes])],
-        initializer=[weights],
+        outputs,
+        initializer=initializers,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", contract.OPSET)])
     model.ir_version = 8
@@ -93,6 +109,7 @@ def test_a_valid_model_loads_with_the_chosen_threads_and_its_card(tmp_path) -> N
         ({"softmax": False}, "softmax must be inside the graph"),
         ({"metadata": {k: v for k, v in METADATA.items() if k != "test_accuracy"}}, "lacks test_accuracy"),
         ({"metadata": {**METADATA, "name": "letters"}}, "'letters'"),
+        ({"score_columns": 2}, "!= tensor(float) [None, 1] (digit_score)"),
     ],
 )
 def test_a_model_breaking_the_contract_is_refused_with_the_reason(tmp_path, variant, message) -> None:
@@ -103,6 +120,29 @@ def test_a_model_breaking_the_contract_is_refused_with_the_reason(tmp_path, vari
     assert message in text
     assert str(path) in text
     assert "\n" not in text  # one line
+
+
+def test_a_model_with_digit_score_says_which_images_look_like_digits(tmp_path) -> None:
+    model = DigitModel.load(build(tmp_path / "scored.onnx", score_columns=1))
+    assert model.has_digit_score
+    batch = np.random.default_rng(1).random((4, 1, 28, 28), dtype=np.float32)
+    answer = model.classify(batch)
+    scores = model.session.run([contract.DIGIT_SCORE_NAME], {contract.INPUT_NAME: batch})[0].ravel()
+    np.testing.assert_array_equal(answer.digit_scores, scores)
+    np.testing.assert_array_equal(answer.looks_like_digit, scores >= contract.DIGIT_SCORE_THRESHOLD)
+    assert set(answer.outputs) == {contract.OUTPUT_NAME, contract.DIGIT_SCORE_NAME}
+
+
+def test_a_model_without_digit_score_still_loads_and_uses_the_fallback_rule(tmp_path) -> None:
+    """Version 1 has no digit_score: the score is the top probability, the rule the contract's fallback."""
+    model = DigitModel.load(build(tmp_path / "v1.onnx"))
+    assert not model.has_digit_score
+    batch = np.random.default_rng(2).random((6, 1, 28, 28), dtype=np.float32) * 4
+    answer = model.classify(batch)
+    top = answer.probabilities.max(axis=1)
+    np.testing.assert_array_equal(answer.digit_scores, top)
+    np.testing.assert_array_equal(answer.looks_like_digit, top >= contract.FALLBACK_MIN_CONFIDENCE)
+    assert set(answer.outputs) == {contract.OUTPUT_NAME}
 
 
 def test_a_missing_file_says_where_it_looked_and_how_to_point_elsewhere(tmp_path) -> None:

@@ -1,20 +1,27 @@
 """The model file in the repository: it loads in onnxruntime, meets the contract and is as good as its
-card says on the full official test set."""
+card says on the full official test set, calibrated as the card says (issue 14's target, 99.75%, is
+not reached yet: docs/notes.md)."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 import pytest
+from repo_files import MODEL_DIR
+from repo_files import SHIPPED_MODEL as SHIPPED
 
-from contract import INPUT_NAME, MODEL_NAME, NUM_CLASSES, OUTPUT_NAME, REQUIRED_METADATA, to_model_input
-from training.data import MNIST_SHA256, REPO_ROOT
-
-MODEL_DIR = REPO_ROOT / "models" / "digits"
-SHIPPED = MODEL_DIR / "1" / "model.onnx"
+from contract import (
+    DIGIT_SCORE_NAME,
+    INPUT_NAME,
+    MODEL_NAME,
+    NUM_CLASSES,
+    OUTPUT_NAME,
+    REQUIRED_METADATA,
+    to_model_input,
+)
+from training.data import MNIST_SHA256
 
 
 @pytest.fixture(scope="module")
@@ -27,15 +34,23 @@ def metadata(session) -> dict[str, str]:
     return session.get_modelmeta().custom_metadata_map
 
 
+FLOOR_ACCURACY = 0.996  # what the shipped model must never fall below
+
+
 @pytest.fixture(scope="module")
-def probabilities(session, mnist) -> np.ndarray:
+def outputs(session, mnist) -> tuple[np.ndarray, np.ndarray]:
+    """(probabilities [10000, 10], digit_score [10000]) of the official test set."""
     images = mnist.test.images
-    return np.concatenate(
-        [
-            session.run([OUTPUT_NAME], {INPUT_NAME: to_model_input(images[i : i + 1000])})[0]
-            for i in range(0, len(images), 1000)
-        ]
-    )
+    batches = [
+        session.run([OUTPUT_NAME, DIGIT_SCORE_NAME], {INPUT_NAME: to_model_input(images[i : i + 1000])})
+        for i in range(0, len(images), 1000)
+    ]
+    return np.concatenate([b[0] for b in batches]), np.concatenate([b[1] for b in batches]).ravel()
+
+
+@pytest.fixture(scope="module")
+def probabilities(outputs) -> np.ndarray:
+    return outputs[0]
 
 
 def test_shipped_model_is_one_self_contained_file():
@@ -44,7 +59,10 @@ def test_shipped_model_is_one_self_contained_file():
 
 def test_shipped_model_meets_the_contract(session):
     (graph_input,) = session.get_inputs()
-    (graph_output,) = session.get_outputs()
+    graph_output, score_output = session.get_outputs()
+    assert score_output.name == DIGIT_SCORE_NAME
+    assert score_output.type == "tensor(float)"
+    assert score_output.shape[1:] == [1]
     assert graph_input.name == INPUT_NAME
     assert graph_input.type == "tensor(float)"
     assert graph_input.shape[1:] == [1, 28, 28]
@@ -66,24 +84,63 @@ def test_shipped_model_card_is_complete(metadata):
     assert metadata["name"] == MODEL_NAME
     assert metadata["version"] == SHIPPED.parent.name
     assert metadata["data_sha256"] == MNIST_SHA256
-    history = json.loads(metadata["history"])
+    history = json.loads(metadata["history"])  # the first member's
+    members = json.loads(metadata["members"])
+    assert len(members) == int(json.loads(metadata["settings"])["members"]) >= 2
+    assert members[0]["best_epoch"] == int(metadata["best_epoch"])
     best = history[int(metadata["best_epoch"]) - 1]
-    assert float(metadata["validation_accuracy"]) == pytest.approx(best["val_accuracy"], abs=5e-5)
-    assert best["val_accuracy"] == max(h["val_accuracy"] for h in history)
+    assert (
+        members[0]["validation_accuracy"] == best["val_accuracy"] == max(h["val_accuracy"] for h in history)
+    )
     settings = json.loads(metadata["settings"])
     assert settings["epochs"] == len(history)
+    assert (metadata["source"], metadata["train_images"], metadata["validation_images"]) == (
+        "wheel",
+        "50000",
+        "10000",
+    )
 
 
 def test_shipped_model_accuracy_on_the_official_test_set(probabilities, metadata, mnist):
     accuracy = float(np.mean(probabilities.argmax(axis=1) == mnist.test.labels))
-    assert accuracy >= 0.996
-    assert accuracy == pytest.approx(float(metadata["test_accuracy"]), abs=0.0005)
+    print(f"\nshipped model: {accuracy:.2%} on the {len(mnist.test)} official MNIST test images")
+    assert len(mnist.test) == 10_000
+    assert accuracy >= FLOOR_ACCURACY
+    assert accuracy == pytest.approx(float(metadata["test_accuracy"]), abs=5e-5)
+
+
+def test_shipped_model_is_calibrated_as_its_card_says(probabilities, metadata, mnist):
+    """ECE on the test set as measured here, equal to the card's, and better than before the temperature."""
+    confidence = probabilities.max(axis=1)
+    correct = probabilities.argmax(axis=1) == mnist.test.labels
+    bins = np.clip(np.digitize(confidence, np.linspace(0, 1, 16)[1:-1], right=True), 0, 14)
+    ece = sum(
+        abs(correct[bins == b].mean() - confidence[bins == b].mean()) * np.mean(bins == b)
+        for b in range(15)
+        if np.any(bins == b)
+    )
+    assert ece == pytest.approx(float(metadata["test_ece_after"]), abs=1e-4)
+    assert ece < float(metadata["test_ece_before"])
+
+
+def test_shipped_model_rarely_flags_mnist_test_digits(outputs, metadata):
+    metrics = json.loads((MODEL_DIR / "metrics.json").read_text())
+    flagged = float(np.mean(outputs[1] < float(metadata["digit_score_threshold"])))
+    assert flagged == pytest.approx(metrics["digit_score"]["test"]["mnist_flagged"], abs=1e-9)
+    assert flagged <= 0.01
 
 
 def test_shipped_metrics_and_figures_agree_with_the_model(metadata):
     metrics = json.loads((MODEL_DIR / "metrics.json").read_text())
     assert metrics["test_accuracy"] == pytest.approx(float(metadata["test_accuracy"]), abs=5e-5)
     assert metrics["best_epoch"] == int(metadata["best_epoch"])
-    for name in ("learning_curves.png", "confusion_matrix.png", "misclassified.png", "README.md"):
+    names = (
+        "learning_curves.png",
+        "confusion_matrix.png",
+        "misclassified.png",
+        "reliability.png",
+        "README.md",
+    )
+    for name in names:
         assert (MODEL_DIR / name).stat().st_size > 0
-    assert Path(MODEL_DIR / "README.md").read_text().count(f"{100 * metrics['test_accuracy']:.2f}%") >= 1
+    assert (MODEL_DIR / "README.md").read_text().count(f"{100 * metrics['test_accuracy']:.2f}%") >= 1

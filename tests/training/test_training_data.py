@@ -99,31 +99,17 @@ def test_subset_takes_the_first_images(mnist):
     assert mnist.train.subset(None) is mnist.train
 
 
-def _write_idx(path, array: np.ndarray) -> None:
-    """The MNIST idx format torchvision reads: magic (0, 0, uint8 type, ndim), big-endian dims, bytes."""
-    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
-    path.write_bytes(header + np.ascontiguousarray(array, dtype=np.uint8).tobytes())
-
-
-def test_torchvision_source_splits_60k_into_50k_and_10k(mnist, tmp_path):
+def test_torchvision_source_splits_60k_into_50k_and_10k(mnist, torchvision_dir):
     """torchvision's files are rebuilt offline from the wheel's data (60k train = train + val)."""
-    raw = tmp_path / "torchvision" / "MNIST" / "raw"
-    raw.mkdir(parents=True)
-    images = np.concatenate([mnist.train.images, mnist.val.images])
     labels = np.concatenate([mnist.train.labels, mnist.val.labels])
-    _write_idx(raw / "train-images-idx3-ubyte", images)
-    _write_idx(raw / "train-labels-idx1-ubyte", labels)
-    _write_idx(raw / "t10k-images-idx3-ubyte", mnist.test.images)
-    _write_idx(raw / "t10k-labels-idx1-ubyte", mnist.test.labels)
-
-    first = data.load("torchvision", tmp_path, download=False)
+    first = data.load("torchvision", torchvision_dir, download=False)
     assert (len(first.train), len(first.val), len(first.test)) == (50_000, 10_000, 10_000)
     assert first.train.images.dtype == np.uint8
     assert first.train.images.shape[1:] == (IMAGE_SIZE, IMAGE_SIZE)
     assert first.train.labels.dtype == np.int64
     assert np.array_equal(first.test.images, mnist.test.images)
     # A fixed split: the same every time, disjoint, together the whole 60k.
-    second = data.load("torchvision", tmp_path, download=False)
+    second = data.load("torchvision", torchvision_dir, download=False)
     assert np.array_equal(first.val.labels, second.val.labels)
     assert first.sha256 == second.sha256
     assert np.array_equal(np.sort(np.concatenate([first.train.labels, first.val.labels])), np.sort(labels))

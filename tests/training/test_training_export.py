@@ -10,7 +10,15 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from contract import INPUT_NAME, NUM_CLASSES, OPSET, OUTPUT_NAME, REQUIRED_METADATA, to_model_input
+from contract import (
+    DIGIT_SCORE_NAME,
+    INPUT_NAME,
+    NUM_CLASSES,
+    OPSET,
+    OUTPUT_NAME,
+    REQUIRED_METADATA,
+    to_model_input,
+)
 from training import export
 from training.__main__ import run
 from training.models import build
@@ -90,7 +98,16 @@ def test_metadata_requires_the_contract_keys(proto):
         export.set_metadata(proto, {"name": "digits"})
 
 
-def test_full_run_writes_model_card_metrics_and_figures(tmp_path, tiny_config):
+def accuracy_of(session: ort.InferenceSession, split) -> float:
+    """Measured here: onnxruntime on the written file, labels compared one by one."""
+    predictions = []
+    for start in range(0, len(split.labels), 1000):
+        batch = to_model_input(split.images[start : start + 1000])
+        predictions.append(session.run([OUTPUT_NAME], {INPUT_NAME: batch})[0].argmax(1))
+    return float(np.mean(np.concatenate(predictions) == split.labels))
+
+
+def test_full_run_writes_model_card_metrics_and_figures(tmp_path, tiny_config, mnist):
     config = tiny_config(out_dir=tmp_path, version="3")
     metrics = run(config)
     path = tmp_path / "3" / "model.onnx"
@@ -105,21 +122,49 @@ def test_full_run_writes_model_card_metrics_and_figures(tmp_path, tiny_config):
     history = json.loads(metadata["history"])
     assert [h["epoch"] for h in history] == [1, 2]
     assert set(history[0]) == {"epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy"}
-    best = history[int(metadata["best_epoch"]) - 1]
-    assert float(metadata["validation_accuracy"]) == pytest.approx(best["val_accuracy"], abs=5e-5)
-    assert int(metadata["parameters"]) == metrics["parameters"]
-    # The metadata's test accuracy is what onnxruntime measures on the full test set.
-    assert float(metadata["test_accuracy"]) == pytest.approx(metrics["test_accuracy"], abs=5e-5)
-    assert metrics["test_images"] == 10_000
-    assert metrics["parity_max_abs_diff"] <= export.PARITY_TOLERANCE
+    members = json.loads(metadata["members"])
+    assert [m["seed"] for m in members] == [0, 1]
+    assert members[0]["best_epoch"] == int(metadata["best_epoch"])
+    for member, row in zip(members, metrics["members"], strict=True):
+        best = row["history"][member["best_epoch"] - 1]
+        assert (
+            member["validation_accuracy"]
+            == best["val_accuracy"]
+            == max(h["val_accuracy"] for h in row["history"])
+        )
+    # Parameters are counted: two width-8 CNNs plus the digit head.
+    assert (
+        int(metadata["parameters"])
+        == metrics["parameters"]
+        > sum(m["parameters"] for m in metrics["members"])
+    )
+    fresh = build("cnn", width=8)  # the architecture trained, counted here
+    assert sum(m["parameters"] for m in metrics["members"]) == 2 * sum(p.numel() for p in fresh.parameters())
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    # The card's figures are what the written file scores, measured here: the full official test set,
+    # and the validation images the members were chosen on.
+    assert float(metadata["test_accuracy"]) == pytest.approx(accuracy_of(session, mnist.test), abs=5e-5)
+    assert metrics["test_images"] == len(mnist.test.labels) == 10_000
+    validation = mnist.val.subset(config.val_subset)
+    assert float(metadata["validation_accuracy"]) == pytest.approx(accuracy_of(session, validation), abs=5e-5)
+    assert metrics["parity_max_abs_diff"] <= export.SCORE_PARITY_TOLERANCE
     assert session.get_modelmeta().custom_metadata_map["name"] == "digits"
+    assert [o.name for o in session.get_outputs()] == [OUTPUT_NAME, DIGIT_SCORE_NAME]
+    probabilities, scores = session.run(None, {INPUT_NAME: to_model_input(np.zeros((3, 28, 28)))})
+    assert probabilities.shape == (3, NUM_CLASSES)
+    assert scores.shape == (3, 1)
+    # The temperature was fitted on validation and is inside the graph: metrics and card agree.
+    calibration = metrics["calibration"]
+    assert float(metadata["temperature"]) == pytest.approx(calibration["temperature"], abs=5e-5)
+    assert calibration["validation_nll_after"] <= calibration["validation_nll_before"] + 1e-9
+    assert sum(calibration["test_after"]["bin_count"]) == 10_000
     for name in (
         "metrics.json",
         "README.md",
         "learning_curves.png",
         "confusion_matrix.png",
         "misclassified.png",
+        "reliability.png",
     ):
         assert (tmp_path / name).stat().st_size > 0, name
     assert json.loads((tmp_path / "metrics.json").read_text())["best_epoch"] == int(metadata["best_epoch"])
@@ -127,12 +172,27 @@ def test_full_run_writes_model_card_metrics_and_figures(tmp_path, tiny_config):
 
 
 def test_full_run_refuses_to_write_a_model_that_fails_parity(tmp_path, monkeypatch, tiny_config):
-    original = export.torch_probabilities
+    original = export.torch_outputs
 
     def skewed(model, images, batch_size=1000):
-        return np.roll(original(model, images, batch_size), 1, axis=1)
+        probabilities, *rest = original(model, images, batch_size)
+        return [np.roll(probabilities, 1, axis=1), *rest]
 
-    monkeypatch.setattr(export, "torch_probabilities", skewed)
+    monkeypatch.setattr(export, "torch_outputs", skewed)
     with pytest.raises(export.ParityError, match="not written"):
         run(tiny_config(out_dir=tmp_path, train_subset=256, val_subset=256, epochs=1))
-    assert not (tmp_path / "1" / "model.onnx").exists()
+    assert not (tmp_path / "2" / "model.onnx").exists()
+
+
+def test_members_trained_apart_are_loaded_not_retrained(tmp_path, tiny_config):
+    """--only-member K trains member K into --checkpoint-dir (members can train in parallel processes); the
+    full run then loads them, and the card says which were trained by the run itself."""
+    settings = {"checkpoint_dir": tmp_path / "members", "train_subset": 256, "val_subset": 256, "epochs": 1}
+    only = run(tiny_config(**settings, only_member=1, out_dir=tmp_path / "none"))
+    assert only["seed"] == 1
+    assert not only["loaded"]
+    assert not (tmp_path / "none").exists()  # no export, no report
+    metrics = run(tiny_config(**settings, out_dir=tmp_path / "out"))
+    assert [m["trained_by_this_run"] for m in metrics["members"]] == [True, False]
+    assert metrics["members"][1]["validation_accuracy"] == only["validation_accuracy"]
+    assert len(list((tmp_path / "members").glob("member-seed*.pt"))) == 2

@@ -94,3 +94,16 @@ def test_models_take_contract_input_and_give_logits(architecture):
 
     model = build(architecture, width=8).eval()
     assert model(torch.rand(3, 1, 28, 28)).shape == (3, 10)
+
+
+def test_device_option_picks_the_gpu_only_where_there_is_one():
+    """--device auto is the GPU where torch sees one, else the CPU; naming a GPU that is absent is a clear
+    ConfigError (the CLI prints it and exits 2), never a traceback deep in torch."""
+    from training.config import ConfigError
+    from training.train import resolve_device
+
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="no CUDA GPU"):
+            resolve_device("cuda")

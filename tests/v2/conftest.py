@@ -1,8 +1,8 @@
-"""The V2 tests talk to a real `python -m service` over HTTP: the suite's shared `live_server`.
+"""The V2 tests talk to a real `python -m service` over HTTP and gRPC: the suite's shared `live_server`.
 
 That server runs with this process's environment plus its own host/port, so `Settings()` here reads the
 same model path and limits it uses: the tests know the batch and body limits exactly, and run onnxruntime
-on the very model file the server serves (the shipped `models/digits/1/model.onnx` unless
+on the very model file the server serves (the shipped `models/digits/2/model.onnx` unless
 DIGITS_MODEL_PATH says otherwise).
 """
 
@@ -21,6 +21,7 @@ def v2_server(live_server: str) -> V2Server:
     return V2Server(
         url=str(live_server),
         host_port=live_server.removeprefix("http://"),
+        grpc_host_port=f"127.0.0.1:{live_server.grpc_port}",
         model_path=settings.model_path,
         max_batch=settings.max_batch,
         max_body_bytes=settings.max_body_bytes,

@@ -14,6 +14,7 @@ import httpx
 import numpy as np
 import onnxruntime as ort
 import pytest
+from repo_files import SHIPPED_MODEL
 from v2_harness import V2Server
 
 import contract
@@ -58,20 +59,28 @@ def assert_error(response: httpx.Response, status: int, fragment: str) -> None:
 # ------------------------------------------------------------------------------------------- happy paths
 
 
-def test_health_bodies_are_empty(http: httpx.Client) -> None:
-    for path in ("/v2/health/live", "/v2/health/ready", "/v2/models/digits/ready"):
+def test_health_answers_kserve_bodies_on_get_and_head(http: httpx.Client) -> None:
+    bodies = {
+        "/v2/health/live": {"live": True},
+        "/v2/health/ready": {"ready": True},
+        "/v2/models/digits/ready": {"name": "digits", "ready": True},
+        f"/v2/models/digits/versions/{SHIPPED_MODEL.parent.name}/ready": {"name": "digits", "ready": True},
+    }
+    for path, body in bodies.items():
         response = http.get(path)
-        assert (response.status_code, response.content) == (200, b""), path
+        assert (response.status_code, response.json()) == (200, body), path
+        head = http.head(path)
+        assert (head.status_code, head.content) == (200, b""), path
     for path in ("/v2/models/nope/ready", "/v2/models/digits/versions/no-such-version/ready"):
-        response = http.get(path)
-        assert (response.status_code, response.content) == (404, b""), path
+        assert_error(http.get(path), 404, "unknown")
+        assert http.head(path).status_code == 404, path
 
 
 def test_json_request_nested_or_flat_gives_the_model_output(
     http: httpx.Client, reference: ort.InferenceSession
 ) -> None:
     batch = images(3, seed=1)
-    want = reference.run(None, {contract.INPUT_NAME: batch})[0]
+    want, want_scores = reference.run(None, {contract.INPUT_NAME: batch})
     nested = image_input(batch, data=batch.tolist())
     for tensor in (image_input(batch), nested):
         response = http.post(INFER, json={"id": "x1", "inputs": [tensor]})
@@ -80,10 +89,18 @@ def test_json_request_nested_or_flat_gives_the_model_output(
         assert HEADER not in response.headers
         body = response.json()
         assert body["id"] == "x1"
-        (output,) = body["outputs"]
+        output, score = body["outputs"]  # no `outputs` asked: all of the model's, in the graph's order
         assert (output["name"], output["datatype"], output["shape"]) == ("probabilities", "FP32", [3, 10])
         got = np.asarray(output["data"], dtype=np.float32).reshape(output["shape"])
         np.testing.assert_allclose(got, want, atol=1e-5)
+        assert (score["name"], score["datatype"], score["shape"]) == (
+            contract.DIGIT_SCORE_NAME,
+            "FP32",
+            [3, 1],
+        )
+        np.testing.assert_allclose(
+            np.asarray(score["data"], np.float32).reshape(3, 1), want_scores, atol=1e-5
+        )
 
 
 def test_binary_framing_by_hand(http: httpx.Client, reference: ort.InferenceSession) -> None:
@@ -102,12 +119,16 @@ def test_binary_framing_by_hand(http: httpx.Client, reference: ort.InferenceSess
     assert response.headers["content-type"] == "application/octet-stream"
     length = int(response.headers[HEADER])
     header = json.loads(response.content[:length])
-    (output,) = header["outputs"]
+    output, score = header["outputs"]
     assert output["parameters"] == {"binary_data_size": 2 * 10 * 4}
+    assert score["parameters"] == {"binary_data_size": 2 * 1 * 4}
     assert "data" not in output
-    assert len(response.content) == length + 80
-    got = np.frombuffer(response.content[length:], dtype="<f4").reshape(output["shape"])
-    np.testing.assert_allclose(got, reference.run(None, {contract.INPUT_NAME: batch})[0], atol=1e-5)
+    assert len(response.content) == length + 80 + 8
+    want, want_scores = reference.run(None, {contract.INPUT_NAME: batch})
+    got = np.frombuffer(response.content[length : length + 80], dtype="<f4").reshape(output["shape"])
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    got_scores = np.frombuffer(response.content[length + 80 :], dtype="<f4").reshape(score["shape"])
+    np.testing.assert_allclose(got_scores, want_scores, atol=1e-5)
 
 
 def test_per_output_binary_flag_overrides_request_default(http: httpx.Client) -> None:
@@ -120,6 +141,19 @@ def test_per_output_binary_flag_overrides_request_default(http: httpx.Client) ->
     response = http.post(INFER, json=request)
     assert response.status_code == 200
     assert "data" in response.json()["outputs"][0]
+
+
+def test_one_output_asked_for_is_the_one_returned(
+    http: httpx.Client, reference: ort.InferenceSession
+) -> None:
+    batch = images(2, seed=4)
+    request = {"inputs": [image_input(batch)], "outputs": [{"name": contract.DIGIT_SCORE_NAME}]}
+    response = http.post(INFER, json=request)
+    assert response.status_code == 200, response.text
+    (score,) = response.json()["outputs"]
+    assert (score["name"], score["shape"]) == (contract.DIGIT_SCORE_NAME, [2, 1])
+    want = reference.run([contract.DIGIT_SCORE_NAME], {contract.INPUT_NAME: batch})[0]
+    np.testing.assert_allclose(np.asarray(score["data"], np.float32).reshape(2, 1), want, atol=1e-5)
 
 
 def test_inference_is_counted_in_the_metrics_like_predict(
@@ -257,9 +291,14 @@ def _json_error_cases() -> list[tuple[str, Any, str]]:
             "parameter 'binary_data' must be true or false",
         ),
         (
-            "classification",
-            {"inputs": [good], "outputs": [{"name": "probabilities", "parameters": {"classification": 3}}]},
-            "classification extension is not supported",
+            "classification count",
+            {"inputs": [good], "outputs": [{"name": "probabilities", "parameters": {"classification": 11}}]},
+            "parameter 'classification' must be an integer from 1 to 10",
+        ),
+        (
+            "classification type",
+            {"inputs": [good], "outputs": [{"name": "probabilities", "parameters": {"classification": "3"}}]},
+            "parameter 'classification' must be an integer",
         ),
         (
             "shared memory",
@@ -337,9 +376,14 @@ def test_compressed_bomb_and_unknown_encoding(http: httpx.Client, v2_server: V2S
             "unknown version 'no-such-version'",
         ),
         ("GET", "/v2/models/mnist", 404, "unknown model 'mnist'"),
-        ("GET", "/v2/models/digits/config", 404, "not part of this server's V2 API"),
-        ("POST", "/v2/repository/index", 404, "not part of this server's V2 API"),
+        ("GET", "/v2/models/mnist/config", 404, "unknown model 'mnist'"),
+        ("GET", "/v2/models/mnist/stats", 404, "unknown model 'mnist'"),
+        ("GET", "/v2/trace/setting", 404, "not part of this server's V2 API"),
+        ("POST", "/v2/systemsharedmemory/status", 404, "not part of this server's V2 API"),
         ("GET", INFER, 405, "use POST"),
+        ("DELETE", "/v2/health/live", 405, "DELETE is not allowed on /v2/health/live"),
+        ("POST", "/v2/models/digits/ready", 405, "POST is not allowed"),
+        ("GET", "/v2/repository/index", 405, "GET is not allowed"),
     ],
 )
 def test_unknown_routes_answer_in_the_v2_shape(

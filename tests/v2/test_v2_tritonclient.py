@@ -72,12 +72,16 @@ def test_model_metadata_lists_the_real_tensors(
     assert metadata["versions"] == [card_version]
     assert metadata["platform"] == "onnxruntime_onnx"
     (model_input,) = reference.get_inputs()
-    (model_output,) = reference.get_outputs()
+    model_output, score_output = reference.get_outputs()  # probabilities, digit_score (version 2 on)
     assert metadata["inputs"] == [{"name": model_input.name, "datatype": "FP32", "shape": [-1, 1, 28, 28]}]
-    assert metadata["outputs"] == [{"name": model_output.name, "datatype": "FP32", "shape": [-1, 10]}]
-    assert model_input.type == model_output.type == "tensor(float)"
+    assert metadata["outputs"] == [
+        {"name": model_output.name, "datatype": "FP32", "shape": [-1, 10]},
+        {"name": score_output.name, "datatype": "FP32", "shape": [-1, 1]},
+    ]
+    assert model_input.type == model_output.type == score_output.type == "tensor(float)"
     assert model_input.shape[1:] == [1, 28, 28]
     assert model_output.shape[1:] == [10]
+    assert score_output.shape[1:] == [1]
 
 
 def test_metadata_of_unknown_model_or_version_is_404(

@@ -10,6 +10,7 @@ from pathlib import Path
 class V2Server:
     url: str  # http://127.0.0.1:PORT
     host_port: str  # 127.0.0.1:PORT, the form tritonclient wants
+    grpc_host_port: str  # 127.0.0.1:GRPC_PORT, the same server's gRPC endpoint
     model_path: Path
     max_batch: int
     max_body_bytes: int
