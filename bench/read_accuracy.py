@@ -28,6 +28,7 @@ import number_renderers  # noqa: E402
 
 from contract import INPUT_NAME, OUTPUT_NAME, to_model_input  # noqa: E402
 from service import reading  # noqa: E402
+from service.settings import DEFAULT_MODEL_PATH  # noqa: E402  (the shipped model)
 
 SEED = 2026  # the evaluation's numbers (reading.py's constants were tuned on another seed)
 
@@ -35,7 +36,7 @@ SEED = 2026  # the evaluation's numbers (reading.py's constants were tuned on an
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=100, help="numbers per spacing class and rendering")
-    parser.add_argument("--model", type=Path, default=REPO / "models" / "digits" / "1" / "model.onnx")
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_PATH)
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--no-baseline", action="store_true", help="skip the components-alone run")
     parser.add_argument("--out", type=Path)

@@ -29,6 +29,7 @@ import digit_renderers as renderers  # noqa: E402
 
 from contract import INPUT_NAME, OUTPUT_NAME, to_model_input  # noqa: E402
 from service import images  # noqa: E402
+from service.settings import DEFAULT_MODEL_PATH  # noqa: E402  (the shipped model)
 
 FAINT = ((0, 30), (0, 45), (60, 90), (200, 237))  # (background, stroke) of the 32x32 pictures
 
@@ -36,7 +37,7 @@ FAINT = ((0, 30), (0, 45), (60, 90), (200, 237))  # (background, stroke) of the 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--digits", type=int, default=1000, help="MNIST test digits (evenly spaced)")
-    parser.add_argument("--model", type=Path, default=REPO / "models" / "digits" / "1" / "model.onnx")
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_PATH)
     parser.add_argument("--no-deskew", action="store_true", help="turn the slant correction off")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, help="write the figures here (JSON)")

@@ -12,17 +12,15 @@ with the other realistic pictures in test_realistic_accuracy; blank JSON pixels 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import onnxruntime as ort
 import pytest
 from PIL import Image
+from repo_files import SHIPPED_MODEL
 
 from contract import INPUT_NAME, OUTPUT_NAME, to_model_input
 from service.images import to_mnist
 
-MODEL_PATH = Path(__file__).resolve().parents[2] / "models" / "digits" / "1" / "model.onnx"
 DIGITS = 500  # every 20th MNIST test digit
 MARGIN = 0.01  # at most this far below the same digits uncropped
 FAINT_MIN = 0.95  # small faint pictures: read, not refused, nearly all right
@@ -30,7 +28,7 @@ FAINT_MIN = 0.95  # small faint pictures: read, not refused, nearly all right
 
 @pytest.fixture(scope="module")
 def session() -> ort.InferenceSession:
-    return ort.InferenceSession(str(MODEL_PATH), providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(str(SHIPPED_MODEL), providers=["CPUExecutionProvider"])
 
 
 @pytest.fixture(scope="module")

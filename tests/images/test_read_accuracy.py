@@ -9,17 +9,16 @@ connected components alone (which read almost none of them).
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import number_renderers
 import numpy as np
 import onnxruntime as ort
 import pytest
+from repo_files import SHIPPED_MODEL
 
 from contract import INPUT_NAME, OUTPUT_NAME, to_model_input
 from service import reading
 
-MODEL_PATH = Path(__file__).resolve().parents[2] / "models" / "digits" / "1" / "model.onnx"
 COUNT = 12
 SEED = 2026
 SEPARATE_MARGIN = 0.1  # spaced and close: within this of the single-digit bound (small sample)
@@ -33,7 +32,7 @@ def evaluation() -> tuple[dict, dict]:
     from training.data import load
 
     test = load().test
-    session = ort.InferenceSession(str(MODEL_PATH), providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(str(SHIPPED_MODEL), providers=["CPUExecutionProvider"])
 
     def score(pixels: np.ndarray) -> np.ndarray:
         return session.run([OUTPUT_NAME], {INPUT_NAME: to_model_input(pixels)})[0]
