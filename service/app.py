@@ -35,6 +35,7 @@ from service.routes.health import HealthController
 from service.routes.metrics import metrics
 from service.routes.model_card import ModelCardController
 from service.routes.predict import PredictController
+from service.routes.read import ReadController
 from service.routes.ui import ui_router
 from service.settings import Settings
 from service.telemetry import RequestTelemetry
@@ -49,6 +50,7 @@ ROUTE_HANDLERS: list[Any] = [
     AdminController,
     PredictController,
     FeedbackController,
+    ReadController,
     metrics,
     v2_router,
     ui_router,

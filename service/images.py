@@ -34,7 +34,8 @@ WORK_SIZE = 512  # larger pictures are reduced (by integer factors) to at most t
 FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF")  # JPEG includes camera MPO files
 UNIFORM_COLOUR_SPREAD = 48  # visible pixels of a transparent image within this gray range: alpha is the ink
 BLOCK_FILL = 0.6  # visible pixels filling this much of their bounding box are a picture, not strokes
-MIN_CONTRAST = 0.12  # ink must differ from the paper by this fraction of the paper's brightness
+MIN_CONTRAST = 0.05  # ink must stand this far (of full scale) above the paper noise floor: the floor
+# already refuses noise; this only keeps a faint smudge from counting (0.12 refused clean faint digits)
 MIN_INK_PIXELS = 2  # fewer strong-ink pixels than this (after speck removal) is a blank picture
 NOISE_SIGMAS = 4.0  # paper noise floor = median + this many robust sigmas of the background
 BLOCKS = 8  # the lighting is estimated on a BLOCKS x BLOCKS grid (pictures of at least SMALL px)
@@ -52,6 +53,15 @@ STROKE_TARGET = 2.2  # px at the 20-px box, before resampling: comes out as wide
 DETAIL = 4  # thin strokes are corrected at about DETAIL x the 20-px box
 MAX_GROW = 15  # the largest dilation (px at that scale)
 BORDER = 0.05  # the paper's colour is read from this outer fraction of each side
+LINE_FILL = 0.6  # a row (column) inked this much of its length is part of a ruled or graph line ...
+LINE_WIDTH = 0.02  # ... if the line is at most this thick (of the shorter side; 2 px at least)
+SLANT_RANGE = (-0.53, 0.32)  # MNIST's slants (x shift per row), 5th..95th percentile of the test set
+DESKEW = True
+SLANT_DETAIL = 64  # the slant is measured on the ink reduced to about this many px
+LINE_MAX_ASPECT = 8  # decode_scaled(line=True): up to this many times WORK_SIZE along a line of digits
+MIN_ALPHA = 0.12  # a canvas export's strokes must be at least this opaque
+
+Box = tuple[int, int, int, int]  # left, top, right, bottom (Pillow's order)
 
 # Lookup tables for Image.point (thresholds applied in C).
 _STRONG = [255 if value >= STRONG_INK else 0 for value in range(256)]
@@ -81,7 +91,17 @@ class NoInk(ImageError):  # noqa: N818
 
 
 def decode_image(data: bytes, *, max_pixels: int, max_full_decode_pixels: int | None = None) -> Image.Image:
-    """Bytes -> a loaded image: frame 0, EXIF orientation applied, at most ~WORK_SIZE on its longer side.
+    """Bytes -> a loaded image: frame 0, EXIF orientation applied, at most ~WORK_SIZE on its longer side."""
+    return decode_scaled(data, max_pixels=max_pixels, max_full_decode_pixels=max_full_decode_pixels)[0]
+
+
+def decode_scaled(
+    data: bytes, *, max_pixels: int, max_full_decode_pixels: int | None = None, line: bool = False
+) -> tuple[Image.Image, float]:
+    """As decode_image, and the scale from the image's pixels to the picture's as sent (after EXIF).
+
+    ``line``: a line of digits keeps WORK_SIZE per picture height (up to LINE_MAX_ASPECT times as
+    wide), so a long number is not shrunk to specks; a picture as tall as it is wide decodes the same.
 
     The size is checked from the header before any pixel data is decoded (``Image.open`` is lazy),
     so a small file declaring huge dimensions costs nothing. Big baseline JPEGs (what cameras write)
@@ -109,6 +129,9 @@ def decode_image(data: bytes, *, max_pixels: int, max_full_decode_pixels: int | 
     if width < 1 or height < 1:
         raise UnreadableImage(f"the image declares an empty size {width}x{height}")
     reduced_scale = image.format in ("JPEG", "MPO") and not image.info.get("progressive")
+    work = WORK_SIZE
+    if line:
+        work = round(WORK_SIZE * min(max(width, height) / min(width, height), LINE_MAX_ASPECT))
     if width * height > max_pixels:
         raise ImageTooLarge(
             f"the image is too large: {width}x{height} = {width * height} pixels, the limit is {max_pixels}"
@@ -122,19 +145,20 @@ def decode_image(data: bytes, *, max_pixels: int, max_full_decode_pixels: int | 
             f"may have {max_pixels})"
         )
     try:
-        if reduced_scale and max(width, height) > WORK_SIZE:
-            scale = WORK_SIZE / max(width, height)
+        if reduced_scale and max(width, height) > work:
+            scale = work / max(width, height)
             image.draft("L", (max(1, math.ceil(width * scale)), max(1, math.ceil(height * scale))))
         image.load()  # frame 0 of an animation; raises on truncated or corrupt data
         ImageOps.exif_transpose(image, in_place=True)
-        factor = math.ceil(max(image.size) / WORK_SIZE)
+        sent = max(width, height)  # the longer side as sent (EXIF orientation only swaps the sides)
+        factor = math.ceil(max(image.size) / work)
         if factor > 1:
             image = _reduce(image, factor)
     except Image.DecompressionBombError as error:
         raise ImageTooLarge(f"the image is too large: {error}") from None
     except Exception as error:
         raise UnreadableImage(f"the image data is corrupt or truncated: {_reason(error)}") from None
-    return image
+    return image, sent / max(image.size)
 
 
 def looks_like_image(data: bytes) -> bool:
@@ -168,15 +192,49 @@ def _reduce(image: Image.Image, factor: int) -> Image.Image:
 
 def to_mnist(image: Image.Image) -> np.ndarray:
     """Any Pillow image -> uint8 [28, 28], white digit on black, MNIST-style. Raises NoInk if blank."""
+    ink, noisy = ink_map(image)
+    return _mnist_layout(ink, despeckle=noisy)
+
+
+def ink_map(image: Image.Image) -> tuple[Image.Image, bool]:
+    """Any Pillow image -> (ink map "L" of the same size: ink 255, paper 0, lines of ruled paper gone;
+    whether it may hold specks of noise (a photo, not a canvas export)). Raises NoInk if blank."""
     if image.width < 1 or image.height < 1:
         raise NoInk(f"the image has no ink: it is empty ({image.width}x{image.height})")
-    ink, noisy = _ink_map(image)
-    return _mnist_layout(ink, despeckle=noisy)
+    return _ink_map(image)
+
+
+def layout(ink: Image.Image, box: Box) -> np.ndarray:
+    """The ink inside ``box`` of an ink map -> uint8 [28, 28] the way MNIST was made (slant, 20-px box,
+    centre of mass): what to_mnist does once it has found the digit's box."""
+    if DESKEW:
+        ink, box = _deskew(ink, box)
+    digit = np.asarray(_fit_box(ink, box), dtype=np.float32)
+    mass = float(digit.sum())
+    if mass <= 0:
+        raise NoInk("the image has no ink: the strokes vanish at MNIST size")
+    rows = np.arange(digit.shape[0], dtype=np.float32)
+    cols = np.arange(digit.shape[1], dtype=np.float32)
+    centre_y = float(digit.sum(axis=1) @ rows) / mass
+    centre_x = float(digit.sum(axis=0) @ cols) / mass
+    # Integer shift (as MNIST: its centres of mass lie within half a pixel of 14), kept inside the field.
+    offset_y = min(max(round(CENTRE - centre_y), 0), IMAGE_SIZE - digit.shape[0])
+    offset_x = min(max(round(CENTRE - centre_x), 0), IMAGE_SIZE - digit.shape[1])
+    out = np.zeros((IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8)
+    out[offset_y : offset_y + digit.shape[0], offset_x : offset_x + digit.shape[1]] = np.clip(digit, 0, 255)
+    return out
 
 
 def read_digit(data: bytes, *, max_pixels: int, max_full_decode_pixels: int | None = None) -> np.ndarray:
     """Bytes of a picture as a person sends it -> MNIST-format uint8 [28, 28]."""
     return to_mnist(decode_image(data, max_pixels=max_pixels, max_full_decode_pixels=max_full_decode_pixels))
+
+
+def check_pixels(pixels: np.ndarray) -> None:
+    """MNIST-format pixels sent as they are must hold a digit: one value everywhere (all 0, all 255) is
+    as blank as a blank picture and gets the same NoInk, not a confident guess."""
+    if float(pixels.max()) == float(pixels.min()):
+        raise NoInk(f"the pixels have no ink: every one is {float(pixels.flat[0]):g}")
 
 
 def png_base64(pixels: np.ndarray) -> str:
@@ -261,7 +319,7 @@ def _stretch_alpha(alpha: Image.Image) -> Image.Image:
     histogram = np.asarray(alpha.histogram())
     peak = int(np.flatnonzero(histogram)[-1])
     top = _median_level(histogram, peak // 2 + 1, 256)
-    if top < MIN_CONTRAST * 255:
+    if top < MIN_ALPHA * 255:
         raise NoInk(f"the image has no ink: its strokes are almost fully transparent (alpha {top})")
     return alpha if top == 255 else alpha.point(_levels_lut(0, top))
 
@@ -285,19 +343,26 @@ def _ink_from_gray(gray: np.ndarray) -> Image.Image:
         gray[outside] = level
         smooth = smooth.copy()
         smooth[~inside.astype(bool)] = level
-    paper = float(np.median(_border(smooth)))
+    # The paper's colour, from the border. On a small picture from the full-resolution one: where ink
+    # touches the frame (a tight crop), 2x2 averages of a 1-px border are mostly part ink.
+    paper = float(np.median(_border(gray if min(height, width) < SMALL else smooth)))
     # Polarity: the ink is whichever extreme lies farther from the paper's colour.
     dark_ink = paper - float(smooth.min()) > float(smooth.max()) - paper
     raw = np.float32(1) - gray if dark_ink else gray
-    background = _background(np.float32(1) - smooth if dark_ink else smooth, (width, height))
+    if min(height, width) < SMALL:  # too small to see the lighting vary: the border's level
+        background = np.float32(np.median(_border(raw)))
+    else:
+        background = _background(np.float32(1) - smooth if dark_ink else smooth, (width, height))
     # Flat-field: the ink's contrast relative to the paper under it (uneven light divides out).
     ink = (raw - background) / np.maximum(np.float32(1) - background, np.float32(1e-3))
-    levels = Image.fromarray(
-        (np.clip(ink, 0, 1, out=ink) * np.float32(255) + np.float32(0.5)).astype(np.uint8)
-    )
-
+    array = (np.clip(ink, 0, 1, out=ink) * np.float32(255) + np.float32(0.5)).astype(np.uint8)
+    levels = Image.fromarray(array)
     histogram = np.asarray(levels.histogram())
     threshold = _otsu(histogram)
+    if min(height, width) >= SMALL and _remove_lines(array, threshold):  # ruled or graph paper
+        levels = Image.fromarray(array)
+        histogram = np.asarray(levels.histogram())
+        threshold = _otsu(histogram)
     if not histogram[threshold + 1 :].any():
         raise NoInk("the image has no ink: it is a uniform colour")
     # Paper noise floor: median + NOISE_SIGMAS robust sigmas (MAD) of the levels below Otsu's threshold;
@@ -315,6 +380,37 @@ def _ink_from_gray(gray: np.ndarray) -> Image.Image:
             f"(contrast {max(top - floor, 0) / 255:.2f}, needs {MIN_CONTRAST})"
         )
     return levels.point(_levels_lut(floor, top))
+
+
+def _remove_lines(levels: np.ndarray, threshold: int) -> bool:
+    """Erase, in place, thin straight lines that run across the picture (ruled or graph paper) from an
+    ink map; True if there were any. A stroke crossing a line is bridged over it (where the ink above
+    and below the line continues), so the digit is not cut in two.
+
+    A line: consecutive rows (columns) at least LINE_FILL inked across, together at most LINE_WIDTH of
+    the picture's shorter side thick. Digits do not do that: even a tight crop's bar of a 7 is thicker.
+    Lines tilted more than about a pixel across the picture are not found.
+    """
+    mask = levels > threshold // 2  # printed lines are often fainter than the pen: Otsu may split them off
+    found = False
+    for axis in (0, 1):  # 0: horizontal lines (rows), 1: vertical lines (columns)
+        view = levels if axis == 0 else levels.T
+        filled = np.flatnonzero(np.count_nonzero(mask, axis=1 - axis) >= LINE_FILL * view.shape[1])
+        if filled.size == 0:
+            continue
+        thin = max(2, round(LINE_WIDTH * min(levels.shape)))
+        breaks = np.flatnonzero(np.diff(filled) > 1)
+        for start, stop in zip(
+            filled[np.concatenate(([0], breaks + 1))], filled[np.concatenate((breaks, [-1]))] + 1, strict=True
+        ):
+            if stop - start > thin:
+                continue
+            start, stop = max(start - 1, 0), min(stop + 1, view.shape[0])  # and the anti-aliased edges
+            above = view[start - 1] if start > 0 else np.zeros_like(view[0])
+            below = view[stop] if stop < view.shape[0] else np.zeros_like(view[0])
+            view[start:stop] = np.minimum(above, below)  # bridge the strokes that cross the line
+            found = True
+    return found
 
 
 def _sheet(gray: np.ndarray) -> tuple[np.ndarray, float] | None:
@@ -371,11 +467,9 @@ def _sheet(gray: np.ndarray) -> tuple[np.ndarray, float] | None:
     return full, paper
 
 
-def _background(raw: np.ndarray, size: tuple[int, int]) -> np.ndarray | np.float32:
+def _background(raw: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """The background level under the ink (ink bright), smooth across the picture: uneven lighting."""
     height, width = raw.shape
-    if min(height, width) < SMALL // 2:
-        return np.float32(np.median(_border(raw)))
     # Per block, the 25th percentile (the ink covers less than 3/4 of a block), then each block
     # takes the lowest of its 3x3 neighbourhood (a block filled by a thick stroke borrows its
     # neighbours' paper), then bilinear interpolation back to full size.
@@ -424,11 +518,18 @@ def _levels_lut(floor: float, top: float) -> list[int]:
 # --- layout: ink map -> 28x28 the way MNIST was made ----------------------------------------------------
 
 
+def strong_ink(ink: Image.Image, *, despeckle: bool) -> Image.Image:
+    """The pixels that locate a digit (255): ink at least STRONG_INK (faint haze ignored), and on a
+    photo at least SMALL px across, specks removed by a 3x3 majority (a binary median, cheaper)."""
+    strong = ink.point(_STRONG)
+    if despeckle and min(ink.size) >= SMALL:
+        strong = strong.filter(ImageFilter.BoxBlur(1)).point(_MAJORITY)
+    return strong
+
+
 def _mnist_layout(pixels: Image.Image, *, despeckle: bool = True) -> np.ndarray:
     """Crop to the ink's bounding box, longer side to 20 px, centre of mass to the centre of 28x28."""
-    strong = pixels.point(_STRONG)  # the bounding box ignores faint haze
-    if despeckle and min(pixels.size) >= SMALL:  # and specks: 3x3 majority (a binary median, cheaper)
-        strong = strong.filter(ImageFilter.BoxBlur(1)).point(_MAJORITY)
+    strong = strong_ink(pixels, despeckle=despeckle)
     box = strong.getbbox()
     if box is None or strong.histogram()[255] < MIN_INK_PIXELS:
         raise NoInk("the image has no ink: only faint marks or specks of noise were found")
@@ -438,21 +539,38 @@ def _mnist_layout(pixels: Image.Image, *, despeckle: bool = True) -> np.ndarray:
         top, bottom = _main_extent(mask.sum(axis=1), gap)
         left, right = _main_extent(mask.sum(axis=0), gap)
         box = (left, top, right, bottom)
-    digit = np.asarray(_fit_box(pixels, box), dtype=np.float32)
+    return layout(pixels, box)
 
-    mass = float(digit.sum())
+
+def _deskew(pixels: Image.Image, box: Box) -> tuple[Image.Image, Box]:
+    """Shear the ink in ``box`` so its slant (second moments: x shift per row) lies within MNIST's range."""
+    left, top, right, bottom = box
+    factor = max(1, max(right - left, bottom - top) // SLANT_DETAIL)  # the slant needs no more detail
+    crop = np.asarray(pixels.reduce(factor, box=box) if factor > 1 else pixels.crop(box), dtype=np.float32)
+    mass = float(crop.sum())
     if mass <= 0:
-        raise NoInk("the image has no ink: the strokes vanish at MNIST size")
-    rows = np.arange(digit.shape[0], dtype=np.float32)
-    cols = np.arange(digit.shape[1], dtype=np.float32)
-    centre_y = float(digit.sum(axis=1) @ rows) / mass
-    centre_x = float(digit.sum(axis=0) @ cols) / mass
-    # Integer shift (as MNIST: its centres of mass lie within half a pixel of 14), kept inside the field.
-    offset_y = min(max(round(CENTRE - centre_y), 0), IMAGE_SIZE - digit.shape[0])
-    offset_x = min(max(round(CENTRE - centre_x), 0), IMAGE_SIZE - digit.shape[1])
-    out = np.zeros((IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8)
-    out[offset_y : offset_y + digit.shape[0], offset_x : offset_x + digit.shape[1]] = np.clip(digit, 0, 255)
-    return out
+        return pixels, box
+    rows = np.arange(crop.shape[0], dtype=np.float32)[:, None]
+    cols = np.arange(crop.shape[1], dtype=np.float32)[None, :]
+    centre_y, centre_x = float((crop * rows).sum()) / mass, float((crop * cols).sum()) / mass
+    mu02 = float((crop * (rows - centre_y) ** 2).sum())
+    if mu02 <= 0:
+        return pixels, box
+    slant = float((crop * (rows - centre_y) * (cols - centre_x)).sum()) / mu02
+    shear = slant - min(max(slant, SLANT_RANGE[0]), SLANT_RANGE[1])
+    if abs(shear) < 0.02:
+        return pixels, box
+    height, width = bottom - top, right - left
+    pad = math.ceil(abs(shear) * height / 2) + 1
+    source = Image.new("L", (width + 2 * pad, height), 0)
+    source.paste(pixels.crop(box), (pad, 0))
+    sheared = source.transform(
+        source.size,
+        Image.Transform.AFFINE,
+        (1, shear, -shear * (centre_y + 0.5) * height / crop.shape[0], 0, 1, 0),
+        resample=Image.Resampling.BILINEAR,
+    )
+    return sheared, sheared.point(_STRONG).getbbox() or (0, 0, sheared.width, sheared.height)
 
 
 def _main_extent(mass: np.ndarray, gap: int) -> tuple[int, int]:

@@ -107,6 +107,56 @@ class Prediction(BaseModel):
         )
 
 
+class Box(BaseModel):
+    """Where a digit's ink lies, in the pixels of the picture as sent (after EXIF orientation)."""
+
+    x: int = Field(ge=0, description="left edge")
+    y: int = Field(ge=0, description="top edge")
+    width: int = Field(ge=1)
+    height: int = Field(ge=1)
+
+
+class ReadDigit(Prediction):
+    """One digit of a /read answer: a Prediction (the same fields as /predict's) and its box."""
+
+    box: Box
+
+
+class ReadResult(BaseModel):
+    """A line of handwritten digits read left to right."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "text": "42",
+                    "digits": [
+                        {
+                            "label": 4,
+                            "probabilities": [0, 0, 0, 0, 0.99, 0, 0, 0, 0.01, 0],
+                            "confidence": 0.99,
+                            "model": {"name": "digits", "version": "1"},
+                            "box": {"x": 12, "y": 8, "width": 60, "height": 96},
+                        },
+                        {
+                            "label": 2,
+                            "probabilities": [0, 0, 0.98, 0.02, 0, 0, 0, 0, 0, 0],
+                            "confidence": 0.98,
+                            "model": {"name": "digits", "version": "1"},
+                            "box": {"x": 90, "y": 10, "width": 58, "height": 92},
+                        },
+                    ],
+                    "model": {"name": "digits", "version": "1"},
+                }
+            ]
+        }
+    )
+
+    text: str = Field(description="the digits' labels joined, left to right", examples=["2026"])
+    digits: list[ReadDigit] = Field(description="one per digit found, left to right")
+    model: ModelRef
+
+
 class BatchPrediction(BaseModel):
     predictions: list[Prediction] = Field(description="one per image, in request order")
     model: ModelRef

@@ -32,6 +32,7 @@ from litestar.datastructures import ResponseHeader, UploadFile
 from litestar.di import NamedDependency
 from litestar.openapi.spec import Encoding, OpenAPIMediaType, RequestBody, Schema
 from litestar.params import QueryParameter
+from pydantic import BaseModel
 
 import contract
 from service import images
@@ -113,7 +114,13 @@ def _json_pixels(body: bytes, settings: Settings, *, batch: bool) -> np.ndarray:
     else:
         grids = [PixelsRequest.model_validate(document).pixels]
     side = contract.IMAGE_SIZE  # each grid may be flat or rows on its own: reshape one by one
-    return np.stack([np.asarray(grid, dtype=np.float32).reshape(side, side) for grid in grids])
+    pixels = np.stack([np.asarray(grid, dtype=np.float32).reshape(side, side) for grid in grids])
+    for index, grid in enumerate(pixels):
+        try:
+            images.check_pixels(grid)
+        except images.NoInk as exc:
+            raise images.NoInk(f"instance {index}: {exc}" if batch else str(exc)) from None
+    return pixels
 
 
 async def _multipart_pictures(request: Request, settings: Settings, *, batch: bool) -> list[bytes]:
@@ -154,32 +161,45 @@ def infer(
     recorder: Recorder | None = None,
     route: str = "/predict",
 ) -> list[Prediction]:
-    """Decode the inputs, one model call for all of them, one Prediction each (each with a new
-    prediction id; handed to the sample store's ``recorder`` when it is on)."""
+    """Decode the inputs, then :func:`predictions`: one model call for all of them."""
     if inputs.pictures is not None:
         pixels = np.stack(
             [_read(i, data, settings, len(inputs.pictures)) for i, data in enumerate(inputs.pictures)]
         )
     else:
         pixels = _json_pixels(inputs.json_body or b"", settings, batch=inputs.batch)
+    return predictions(model, pixels, preprocessed=preprocessed, recorder=recorder, route=route)
+
+
+def predictions(
+    model: DigitModel,
+    pixels: np.ndarray,
+    *,
+    preprocessed: bool,
+    recorder: Recorder | None = None,
+    route: str = "/predict",
+) -> list[Prediction]:
+    """MNIST-format pixels [N, 28, 28] -> one model call -> one Prediction each, each with a new
+    prediction id: the one place a Prediction is built (/predict, /predict/batch and each digit of
+    /read), handed to the sample store's ``recorder`` when it is on."""
     answer = model.classify(contract.to_model_input(pixels))
     ref = ModelRef.of(model)
     seen = np.clip(np.rint(pixels), 0, contract.PIXEL_MAX).astype(np.uint8) if preprocessed else None
-    predictions = [
+    answers = [
         Prediction.of(answer, i, ref, images.png_base64(seen[i]) if seen is not None else None)
         for i in range(len(answer.labels))
     ]
     if recorder is not None:
         recorder.record(
             route,
-            [p.prediction_id for p in predictions],
+            [p.prediction_id for p in answers],
             pixels,
             answer.probabilities,
             ref.name,
             ref.version,
-            [p.looks_like_digit for p in predictions],
+            [p.looks_like_digit for p in answers],
         )
-    return predictions
+    return answers
 
 
 def _read(index: int, data: bytes, settings: Settings, count: int) -> np.ndarray:
@@ -211,7 +231,7 @@ async def run_inference(
     )
 
 
-def with_prediction_ids(body: Prediction | BatchPrediction, predictions: list[Prediction]) -> Response:
+def with_prediction_ids(body: BaseModel, predictions: list[Prediction]) -> Response:
     """The body, with the prediction id(s) also in a header (comma-separated for a batch, in order)."""
     return Response(
         body, headers={PREDICTION_ID_HEADER: header_value([p.prediction_id for p in predictions])}

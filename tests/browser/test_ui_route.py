@@ -36,6 +36,7 @@ def test_every_asset_url_carries_its_content_hash_and_is_served_cacheable() -> N
             "app.css",
             "plot.js",
             "digits.js",
+            "reading.js",
             "linefit.js",
             "card.js",
             "feedback.js",

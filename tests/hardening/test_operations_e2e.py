@@ -28,7 +28,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 KEY = "e2e-key"
 AUTH = {"x-api-key": KEY}
-PIXELS = {"pixels": [0] * 784}
+PIXELS = {"pixels": [255, *[0] * 783]}  # one inked pixel: not blank (a blank field is a 422)
 
 
 def repository(tmp_path: Path) -> Path:

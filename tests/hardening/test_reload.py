@@ -16,7 +16,7 @@ from service.settings import Settings
 
 KEY = "reload-key"
 AUTH = {"x-api-key": KEY}
-PIXELS = {"pixels": [0] * 784}
+PIXELS = {"pixels": [255, *[0] * 783]}  # one inked pixel: not blank (a blank field is a 422)
 
 
 def versions_served(client) -> tuple[str, str, list[str], str]:

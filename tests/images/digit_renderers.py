@@ -40,7 +40,52 @@ def pen_photo(digit: np.ndarray, rng: np.random.Generator) -> bytes:
 _INKED = [255 if level > 100 else 0 for level in range(256)]
 
 
-def _photo(shape: Image.Image, rng: np.random.Generator) -> bytes:
+def slant(digit: np.ndarray, shear: float) -> np.ndarray:
+    """The digit sheared: each row moves ``-shear`` x its height above the centre (> 0 leans right)."""
+    big = Image.fromarray(digit).resize((112, 112), Image.Resampling.BICUBIC)
+    wide = Image.new("L", (224, 112), 0)
+    wide.paste(big, (56, 0))
+    sheared = wide.transform(
+        wide.size, Image.Transform.AFFINE, (1, shear, -shear * 56, 0, 1, 0), resample=Image.Resampling.BICUBIC
+    )
+    return np.asarray(sheared.crop(sheared.getbbox() or (0, 0, 224, 112)))
+
+
+def slanted_photo(digit: np.ndarray, rng: np.random.Generator) -> bytes:
+    """As paper_photo, written leaning far right or left (a shear of 0.4-0.8, beyond most of MNIST)."""
+    shear = rng.uniform(0.4, 0.8) * rng.choice((-1, 1))
+    shape = slant(digit, float(shear))
+    side = max(shape.shape)
+    square = np.zeros((side, side), np.uint8)
+    top, left = (side - shape.shape[0]) // 2, (side - shape.shape[1]) // 2
+    square[top : top + shape.shape[0], left : left + shape.shape[1]] = shape
+    return _photo(Image.fromarray(square), rng)
+
+
+def ruled_paper(digit: np.ndarray, rng: np.random.Generator) -> bytes:
+    """As paper_photo, on ruled paper: strong horizontal lines across the frame, 1-3 px thick."""
+    return _photo(Image.fromarray(digit), rng, grid="ruled")
+
+
+def graph_paper(digit: np.ndarray, rng: np.random.Generator) -> bytes:
+    """As paper_photo, on graph paper: strong lines both ways, a square every 8-25% of the digit's size."""
+    return _photo(Image.fromarray(digit), rng, grid="graph")
+
+
+def _grid(rng: np.random.Generator, height: int, width: int, size: int, kind: str) -> np.ndarray:
+    """Printed lines as ink (0..1): as dark as 40-80% of the pen, every ``step`` px, 1-3 px thick."""
+    lines = np.zeros((height, width), np.float32)
+    step = max(6, int(size * rng.uniform(0.08, 0.25) if kind == "graph" else size * rng.uniform(0.25, 0.4)))
+    thick, strength = int(rng.integers(1, 4)), np.float32(rng.uniform(0.4, 0.8))
+    for offset in range(int(rng.integers(0, step)), height, step):
+        lines[offset : offset + thick] = strength
+    if kind == "graph":
+        for offset in range(int(rng.integers(0, step)), width, step):
+            lines[:, offset : offset + thick] = strength
+    return lines
+
+
+def _photo(shape: Image.Image, rng: np.random.Generator, grid: str | None = None) -> bytes:
     size = int(rng.integers(300, 601))
     frame_h, frame_w = (np.array([size, size]) * rng.uniform(1.3, 2.0, 2)).astype(int)
     top, left = int(rng.integers(0, frame_h - size + 1)), int(rng.integers(0, frame_w - size + 1))
@@ -48,6 +93,10 @@ def _photo(shape: Image.Image, rng: np.random.Generator) -> bytes:
     stroke = stroke.filter(ImageFilter.GaussianBlur(rng.uniform(0.5, 1.5)))  # focus: before the sensor
     ink = np.zeros((frame_h, frame_w), np.float32)
     ink[top : top + size, left : left + size] = np.asarray(stroke, dtype=np.float32) / 255
+    if grid is not None:
+        lines = Image.fromarray((_grid(rng, frame_h, frame_w, size, grid) * 255).astype(np.uint8))
+        lines = lines.filter(ImageFilter.GaussianBlur(rng.uniform(0.5, 1.0)))
+        ink = np.maximum(ink, np.asarray(lines, dtype=np.float32) / 255)
     paper = rng.uniform(0.82, 0.96)  # under full light; the ink reflects 5-25% of what the paper does
     pen = paper * rng.uniform(0.05, 0.25)
     angle = rng.uniform(0, 2 * np.pi)  # light falls off by 25-40% across the frame in a random direction
@@ -134,6 +183,9 @@ RENDERERS = {
     "paper_on_table": paper_on_table,
     "canvas_export": canvas_export,
     "jpeg_white_on_black": white_on_black_jpeg,
+    "ruled_paper": ruled_paper,
+    "graph_paper": graph_paper,
+    "slanted_photo": slanted_photo,
 }
 
 # Printed digits -------------------------------------------------------------------------------------------

@@ -225,7 +225,7 @@ def test_metrics_label_requests_by_route_template_and_status(client) -> None:
 
 def test_one_structured_access_log_line_per_request(client, caplog) -> None:
     with caplog.at_level(logging.INFO, logger="service.access"):
-        client.post("/predict", json={"pixels": [0] * 784})
+        client.post("/predict", json={"pixels": [255, *[0] * 783]})
     lines = [r for r in caplog.records if r.name == "service.access"]
     assert len(lines) == 1
     fields = lines[0].fields
@@ -394,7 +394,7 @@ def test_pictures_decoded_at_full_size_keep_the_lower_limit(client, tmp_path) ->
 
 def test_batch_over_the_limit_is_413(make_client) -> None:
     small = make_client(max_batch=2)
-    instances = [[0] * 784] * 3
+    instances = [[255, *[0] * 783]] * 3
     assert_problem(small.post("/predict/batch", json={"instances": instances}), 413, "DIGITS_MAX_BATCH")
     files = [("image", (f"{i}.png", draw_digit(1), PNG)) for i in range(3)]
     assert_problem(small.post("/predict/batch", files=files), 413, "limit is 2")
@@ -580,3 +580,15 @@ def test_openapi_document_describes_every_route_body_and_error(client) -> None:
 def without_id(body: dict) -> dict:
     """A prediction without its prediction_id (every answer gets a new one)."""
     return {key: value for key, value in body.items() if key != "prediction_id"}
+
+
+@pytest.mark.parametrize("value", [0, 255, 7])
+def test_blank_json_pixels_are_the_same_422_as_a_blank_picture(client, value) -> None:
+    """A constant field has no digit: it used to answer "1" at 98.8% (all 0) instead of "no ink"."""
+    picture = client.post("/predict", content=blank_png(), headers={"content-type": PNG})
+    assert_problem(picture, 422, "no ink")
+    assert_problem(client.post("/predict", json={"pixels": [value] * 784}), 422, "no ink")
+    assert_problem(client.post("/predict", json={"pixels": [[value] * 28] * 28}), 422, "no ink")
+    digit = mnist_like_one().ravel().tolist()
+    batch = client.post("/predict/batch", json={"instances": [digit, [value] * 784]})
+    assert_problem(batch, 422, "instance 1")

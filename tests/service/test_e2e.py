@@ -6,6 +6,8 @@ for servers that need their own settings (several workers) or must fail to start
 
 from __future__ import annotations
 
+import io
+import itertools
 import json
 import re
 import subprocess
@@ -129,6 +131,29 @@ def test_a_body_over_the_default_limit_is_413(http, live_server) -> None:
     limit = http.get("/model").json()["serving"]["max_body_bytes"]
     response = http.post("/predict", content=b"\0" * (limit + 1), headers={"content-type": PNG})
     assert_problem(response, 413, str(limit))
+
+
+def test_read_a_number_over_http_with_metrics(http) -> None:
+    """/read end to end: a line of drawn digits (raw body and multipart), counted in the metrics."""
+    from PIL import Image
+
+    tiles = [Image.open(io.BytesIO(draw_digit(d, size=160))) for d in (7, 1, 0)]
+    sheet = Image.new("L", (3 * 160 + 80, 200), 235)
+    for i, tile in enumerate(tiles):
+        sheet.paste(tile, (20 + i * 180, 20))
+    buffer = io.BytesIO()
+    sheet.save(buffer, format="PNG")
+    raw = http.post("/read", content=buffer.getvalue(), headers={"content-type": PNG})
+    assert raw.status_code == 200, raw.text
+    assert raw.json()["text"] == "710"
+    assert [d["box"]["x"] < e["box"]["x"] for d, e in itertools.pairwise(raw.json()["digits"])] == [True] * 2
+    form = http.post("/read", files={"image": ("n.png", buffer.getvalue(), PNG)})
+    assert form.json()["text"] == "710"
+    blank = http.post("/read", content=blank_png(), headers={"content-type": PNG})
+    assert blank.status_code == 422
+    assert blank.headers["content-type"].startswith("application/problem+json")
+    text = http.get("/metrics").text
+    assert re.search(r'digits_http_requests_total\{method="POST",route="/read",status="200"\} [2-9]', text)
 
 
 def test_metrics_and_access_log_see_every_request(http, live_server) -> None:
