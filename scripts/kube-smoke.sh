@@ -250,8 +250,8 @@ echo "kube-smoke:    model served from the volume: /models/digits/$SHIPPED_VERSI
 # folder copied into the volume under a temporary name and renamed into place, then SIGHUP to the
 # service (PID 1 of its container; `kubectl exec POD -- python -c ...` on a cluster).
 VOLUME_DIR=$(podman volume inspect "${VOLUMES[0]}" --format '{{.Mountpoint}}')
-"$PY" - "$VOLUME_DIR/digits/.incoming-$NEXT_VERSION" "$SHIPPED_VERSION" "$NEXT_VERSION" <<'EOF' ||
-    fail "could not write model version $NEXT_VERSION"
+NEXT_DIR="$VOLUME_DIR/digits/.incoming-$NEXT_VERSION"
+"$PY" - "$NEXT_DIR" "$SHIPPED_VERSION" "$NEXT_VERSION" <<'EOF' || fail "could not write model version $NEXT_VERSION"
 """The next version: the shipped graph with the next number in its card (folder and card must agree)."""
 
 import pathlib
@@ -270,8 +270,7 @@ EOF
 chown -R "$(stat -c %u:%g "$VOLUME_DIR/digits/$SHIPPED_VERSION")" "$VOLUME_DIR/digits/.incoming-$NEXT_VERSION"
 mv "$VOLUME_DIR/digits/.incoming-$NEXT_VERSION" "$VOLUME_DIR/digits/$NEXT_VERSION"
 podman exec "$CONTAINER" python -c 'import os, signal; os.kill(1, signal.SIGHUP)'
-"$PY" - "http://127.0.0.1:$HTTP_PORT" "$KEY" "$WORK/digit-7.png" "$NEXT_VERSION" <<'EOF' ||
-    fail "the pod did not switch to model version $NEXT_VERSION"
+"$PY" - "http://127.0.0.1:$HTTP_PORT" "$KEY" "$WORK/digit-7.png" "$NEXT_VERSION" <<'EOF' || fail "the pod did not switch to the next model version"
 """/readyz reports the next version within seconds, and predictions come from it."""
 
 import sys

@@ -112,7 +112,18 @@ class ReadController(Controller):
     ) -> Response[ReadResult]:
         """A picture of digits written on one line (a postcode, a meter reading, "2026"): each digit's
         label, probabilities, confidence and box, left to right; touching digits are split, broken ones
-        kept whole, specks ignored. One digit reads exactly as /predict reads it."""
+        kept whole, specks ignored. One digit reads exactly as /predict reads it.
+
+        Send the picture as for /predict (multipart field ``image`` or a raw ``image/*`` body); each
+        digit is a prediction with its own ``prediction_id`` (also in ``X-Prediction-Id``, in order).
+        ``?include=preprocessed`` adds each digit's 28x28 as the model saw it.
+
+        Limits: the body size (``DIGITS_MAX_BODY_BYTES``), the picture's pixels before decoding
+        (``DIGITS_MAX_IMAGE_PIXELS``, ``DIGITS_MAX_FULL_DECODE_PIXELS``), at most 32 digits.
+
+        Errors (problem+json): 413 over a size limit; 415 not a picture (JSON pixels go to /predict);
+        422 a corrupt or blank picture (no ink) or more than 32 digits; 401 without the API key when one
+        is configured."""
         inputs = await read_inputs(request, settings, batch=False)
         if inputs.pictures is None:
             raise ApiError(
