@@ -111,14 +111,6 @@
     ctx.stroke();
   }
 
-  function boxPoint(event) {
-    const rect = canvas.getBoundingClientRect();
-    return [
-      Math.max(0, Math.min(1, (event.clientX - rect.left) / rect.width)),
-      Math.max(0, Math.min(1, (event.clientY - rect.top) / rect.height)),
-    ];
-  }
-
   function hasInk() {
     return strokes.length > 0 || picture !== null;
   }
@@ -131,7 +123,7 @@
     } catch {
       /* a synthetic or already-released pointer: drawing still works without capture */
     }
-    drawing = { id: event.pointerId, stroke: [boxPoint(event)] };
+    drawing = { id: event.pointerId, stroke: [Plot.boxPoint(canvas, event)] };
     section.dataset.predictState = "drawing";
     strokes.push(drawing.stroke);
     frame.classList.add("has-ink");
@@ -143,7 +135,7 @@
     event.preventDefault();
     const events = typeof event.getCoalescedEvents === "function" ? event.getCoalescedEvents() : [];
     const before = drawing.stroke.length;
-    for (const e of events.length ? events : [event]) drawing.stroke.push(boxPoint(e));
+    for (const e of events.length ? events : [event]) drawing.stroke.push(Plot.boxPoint(canvas, e));
     const ctx = canvas.getContext("2d");
     const rect = canvas.getBoundingClientRect();
     drawStroke(ctx, drawing.stroke, rect.width, rect.height, before);

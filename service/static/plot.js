@@ -18,6 +18,15 @@ window.Plot = (() => {
     return (v >= 99.95 || v < 0.05) && v !== 0 ? `${v.toFixed(v >= 99.95 ? 0 : 1)}%` : `${v.toFixed(1)}%`;
   }
 
+  /** Where a pointer event falls on an element, as [x, y] fractions of its box, clamped to 0..1. */
+  function boxPoint(element, event) {
+    const rect = element.getBoundingClientRect();
+    return [
+      Math.max(0, Math.min(1, (event.clientX - rect.left) / rect.width)),
+      Math.max(0, Math.min(1, (event.clientY - rect.top) / rect.height)),
+    ];
+  }
+
   /**
    * Keep a canvas's backing store at CSS size × devicePixelRatio and call draw(ctx, width, height) in CSS
    * pixels whenever it resizes. Returns a function that redraws on demand.
@@ -240,5 +249,5 @@ window.Plot = (() => {
     }
   }
 
-  return { css, fmt, pct, autoCanvas, ticks, frame, polyline, clipLine, api, config };
+  return { css, fmt, pct, autoCanvas, boxPoint, ticks, frame, polyline, clipLine, api, config };
 })();

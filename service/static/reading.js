@@ -45,14 +45,6 @@
     }
   }
 
-  function point(event) {
-    const rect = canvas.getBoundingClientRect();
-    return [
-      Math.max(0, Math.min(1, (event.clientX - rect.left) / rect.width)),
-      Math.max(0, Math.min(1, (event.clientY - rect.top) / rect.height)),
-    ];
-  }
-
   canvas.addEventListener("pointerdown", (event) => {
     if (event.pointerType === "mouse" && event.button !== 0) return;
     event.preventDefault();
@@ -62,7 +54,7 @@
       /* drawing works without capture */
     }
     if (picture) clear(); // drawing starts over on a blank box
-    drawing = { id: event.pointerId, stroke: [point(event)] };
+    drawing = { id: event.pointerId, stroke: [Plot.boxPoint(canvas, event)] };
     strokes.push(drawing.stroke);
     frame.classList.add("has-ink");
     section.dataset.readState = "drawing";
@@ -72,7 +64,7 @@
     if (!drawing || event.pointerId !== drawing.id) return;
     event.preventDefault();
     const events = typeof event.getCoalescedEvents === "function" ? event.getCoalescedEvents() : [];
-    for (const e of events.length ? events : [event]) drawing.stroke.push(point(e));
+    for (const e of events.length ? events : [event]) drawing.stroke.push(Plot.boxPoint(canvas, e));
     redraw();
   });
   function endStroke(event) {
