@@ -87,7 +87,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     DIGITS_HOST=0.0.0.0 \
     DIGITS_PORT=8000 \
     DIGITS_GRPC_PORT=8001 \
-    DIGITS_MODEL_PATH=/app/models/digits/2/model.onnx
+    DIGITS_MODEL_PATH=/app/models/digits/3/model.onnx
 # Three layers, least often changed first: dependencies, model, code. All owned by root and readable
 # by everyone: the service user can read them, not change them.
 COPY --from=venv /opt/venv /opt/venv

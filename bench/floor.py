@@ -38,7 +38,7 @@ from service.logs import logging_config  # noqa: E402
 from service.model import session_options  # noqa: E402
 from service.settings import Settings  # noqa: E402
 
-MODEL = Path(os.environ.get("DIGITS_MODEL_PATH", REPO / "models" / "digits" / "2" / "model.onnx"))
+MODEL = Path(os.environ.get("DIGITS_MODEL_PATH", REPO / "models" / "digits" / "3" / "model.onnx"))
 REPEATS = 7
 TARGET_SECONDS = 0.2  # per repeat
 BATCH = 64

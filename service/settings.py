@@ -17,7 +17,7 @@ from service import linefit
 
 # The bundled model, found relative to this checkout (editable install) - overridable by DIGITS_MODEL_PATH.
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_MODEL_PATH = REPO_ROOT / "models" / "digits" / "2" / "model.onnx"
+DEFAULT_MODEL_PATH = REPO_ROOT / "models" / "digits" / "3" / "model.onnx"
 ENV_PREFIX = "DIGITS_"
 # Workers default to the cores this process may run on (CPU affinity, so a pinned container counts its
 # own): inference is CPU-bound, and one worker per core measured fastest (docs/benchmarks.md).

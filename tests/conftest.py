@@ -151,7 +151,7 @@ def start_module_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ca
 
 @pytest.fixture(scope="session")
 def shipped_model() -> DigitModel:
-    """models/digits/2/model.onnx as the service loads it, once for the whole suite."""
+    """models/digits/3/model.onnx as the service loads it, once for the whole suite."""
     from service.model import DigitModel
 
     return DigitModel.load(SHIPPED_MODEL)

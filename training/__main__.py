@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROGRAM,
         description="Train the MNIST digits CNN with SGD, export it to ONNX with its model card. "
-        "The defaults reproduce the shipped model (models/digits/2/model.onnx).",
+        "The defaults reproduce the shipped model (models/digits/3/model.onnx).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     hints = typing.get_type_hints(TrainConfig)
@@ -60,7 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def parse_config(argv: list[str] | None = None) -> TrainConfig:
-    return TrainConfig(**vars(build_parser().parse_args(argv)))
+    parser = build_parser()
+    try:
+        return TrainConfig(**vars(parser.parse_args(argv)))
+    except ConfigError as error:  # settings that disagree: argparse's usage line and exit status 2
+        parser.error(str(error))
 
 
 def command_line(config: TrainConfig) -> str:
@@ -71,6 +75,8 @@ def command_line(config: TrainConfig) -> str:
         value = getattr(config, f.name)
         if f.name in TrainConfig.LOCAL_FIELDS or value == getattr(default, f.name):
             continue
+        if f.name == "members" and config.widths:
+            continue  # --widths gives the count
         flag = "--" + f.name.replace("_", "-")
         if isinstance(value, bool):
             parts.append(flag if value else "--no-" + flag[2:])
@@ -101,6 +107,9 @@ def run(config: TrainConfig) -> dict[str, Any]:
     if config.only_member is not None:
         if config.checkpoint_dir is None:
             raise ConfigError("--only-member needs --checkpoint-dir: the folder the member is saved in")
+        if config.widths and not 0 <= config.only_member < config.members:
+            last = config.members - 1
+            raise ConfigError(f"--only-member {config.only_member}: --widths names members 0-{last}")
         member = members.get(config, config.only_member, data, train_split, val_split)
         return {
             "member": member.index,
@@ -180,6 +189,7 @@ def finish(config, data, train_split, val_split, trained, started, store=None) -
             "trained_by_this_run": not m.loaded,
             "started_at": _iso(m.started_at),
             "finished_at": _iso(m.finished_at),
+            "width": config.member_width(m.index),
             "parameters": count_parameters(m.result.model),
             "history": [dataclasses.asdict(h) for h in m.result.history],
         }
@@ -207,7 +217,7 @@ def finish(config, data, train_split, val_split, trained, started, store=None) -
         # first member's (the page draws its learning curves).
         "members": json.dumps(
             [
-                {k: row[k] for k in ("seed", "best_epoch", "validation_accuracy", "train_seconds")}
+                {k: row[k] for k in ("seed", "width", "best_epoch", "validation_accuracy", "train_seconds")}
                 for row in member_rows
             ]
         ),

@@ -54,7 +54,7 @@ class TrainConfig:
         default=32, metadata=_help("CNN channel width (the card states the parameter count the run computed)")
     )
     # --- optimisation: mini-batch SGD, Nesterov momentum, one-cycle learning rate
-    epochs: int = field(default=15, metadata=_help("passes over the training set"))
+    epochs: int = field(default=35, metadata=_help("passes over the training set"))
     batch_size: int = field(default=128, metadata=_help("images per SGD step"))
     max_lr: float = field(default=0.1, metadata=_help("peak learning rate of the one-cycle schedule"))
     warmup: float = field(
@@ -70,11 +70,28 @@ class TrainConfig:
     scale: float = field(default=0.1, metadata=_help("max relative zoom in or out"))
     shear: float = field(default=0.1, metadata=_help("max shear (tangent)"))
     translate: float = field(default=0.1, metadata=_help("max shift, fraction of the image size"))
+    elastic: float = field(
+        default=0.0,
+        metadata=_help(
+            "elastic distortion strength alpha in pixels (Simard et al. 2003: 34): a smooth random "
+            "displacement field added to each affine map; 0: none"
+        ),
+    )
+    elastic_sigma: float = field(
+        default=4.0, metadata=_help("smoothness of the elastic field: its Gaussian's sigma, pixels")
+    )
     members: int = field(
-        default=2,
+        default=3,
         metadata=_help(
             "CNNs trained with seeds seed, seed+1, ... and averaged (their probabilities) inside the one "
             "exported graph"
+        ),
+    )
+    widths: str = field(
+        default="32,32,16",
+        metadata=_help(
+            "each member's CNN width, comma-separated (e.g. '32,32,16'), one per member: members of "
+            "different sizes in one ensemble. Empty: every member has --width"
         ),
     )
     # --- calibration and "looks like a digit" (after the CNNs are trained; they stay frozen)
@@ -140,7 +157,7 @@ class TrainConfig:
         default=REPO_ROOT / "models" / "digits",
         metadata=_help("model folder: writes <version>/model.onnx, metrics.json, figures and README.md"),
     )
-    version: str = field(default="2", metadata=_help("model version (the Triton version folder)"))
+    version: str = field(default="3", metadata=_help("model version (the Triton version folder)"))
     report: bool = field(default=True, metadata=_help("write metrics.json, figures and the model card"))
     # --- corrected samples from the service's sample store (docs/feedback.md)
     store: str | None = field(
@@ -164,6 +181,29 @@ class TrainConfig:
         "checkpoint_dir",
         "only_member",
     )
+
+    def __post_init__(self) -> None:
+        if self.widths and len(self.member_widths()) != self.members:
+            raise ConfigError(
+                f"--members {self.members} but --widths {self.widths!r} names {len(self.member_widths())}: "
+                f"give one width per member, or --widths '' for {self.members} CNNs of --width"
+            )
+
+    def member_widths(self) -> list[int]:
+        """The CNN width of each member, in order (seed ``seed + k`` for member k)."""
+        if not self.widths:
+            return [self.width] * self.members
+        try:
+            widths = [int(w) for w in self.widths.split(",")]
+        except ValueError:
+            raise ConfigError(f"--widths {self.widths!r}: give whole numbers separated by commas") from None
+        if min(widths) < 2:
+            raise ConfigError(f"--widths {self.widths!r}: every width must be at least 2")
+        return widths
+
+    def member_width(self, index: int) -> int:
+        """Member ``index``'s width (without --widths, ``--only-member`` may name any index)."""
+        return self.member_widths()[index] if self.widths else self.width
 
     def recipe(self) -> dict[str, Any]:
         """The settings that determine the trained model (everything but LOCAL_FIELDS)."""

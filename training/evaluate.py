@@ -1,6 +1,6 @@
 """``python -m training evaluate --store URL``: score a model on the samples users corrected.
 
-By default the shipped model (models/digits/2/model.onnx) runs in onnxruntime - the same runtime the
+By default the shipped model (models/digits/3/model.onnx) runs in onnxruntime - the same runtime the
 service uses - on every stored sample that has a digit label; prints the accuracy per class and overall,
 beside what the serving model(s) said at the time. Exit status 0, or 2 when there is nothing to score.
 """
@@ -20,7 +20,7 @@ from training.data import DataError
 from training.store_data import load_store
 
 PROGRAM = "python -m training evaluate"
-SHIPPED_MODEL = Path(__file__).resolve().parent.parent / "models" / "digits" / "2" / "model.onnx"
+SHIPPED_MODEL = Path(__file__).resolve().parent.parent / "models" / "digits" / "3" / "model.onnx"
 
 
 def per_class(labels: np.ndarray, predicted: np.ndarray) -> list[dict[str, float | int | None]]:

@@ -61,6 +61,8 @@ MEMBER_FIELDS = (
     "scale",
     "shear",
     "translate",
+    "elastic",
+    "elastic_sigma",
     "seed",
     "threads",
     "device",
@@ -68,8 +70,16 @@ MEMBER_FIELDS = (
 
 
 def member_config(config: TrainConfig, index: int) -> TrainConfig:
-    """The single-model recipe of member ``index``: the run's recipe with seed ``seed + index``."""
-    return dataclasses.replace(config, seed=config.seed + index, members=1, only_member=None)
+    """The single-model recipe of member ``index``: the run's recipe with seed ``seed + index`` and the
+    member's own width."""
+    return dataclasses.replace(
+        config,
+        seed=config.seed + index,
+        width=config.member_width(index),
+        members=1,
+        widths="",
+        only_member=None,
+    )
 
 
 def identity(config: TrainConfig, data: MNIST) -> dict[str, Any]:
@@ -82,8 +92,12 @@ def identity(config: TrainConfig, data: MNIST) -> dict[str, Any]:
     }
 
 
+# Settings added after checkpoints were first written: a checkpoint without one was trained with this value.
+ADDED_LATER = {"elastic": 0.0, "elastic_sigma": 4.0}
+
+
 def _matches(stored: dict[str, Any], wanted: dict[str, Any]) -> bool:
-    recipe = stored.get("recipe", {})
+    recipe = {**ADDED_LATER, **stored.get("recipe", {})}
     return (
         all(name in recipe and recipe[name] == value for name, value in wanted["recipe"].items())
         and stored.get("source") == wanted["source"]

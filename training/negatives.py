@@ -8,8 +8,9 @@ own preprocessing lives in the tests and ``bench/``.
 
 Splits never share a picture: training, validation (choosing the threshold) and held-out test use
 different seeds, and the held-out test adds fonts (FONT_SPLIT) and kinds (HELD_OUT_KINDS) that training
-never sees. Letters that are drawn like digits in common fonts (O, I, l, Z, S, B, g, ...) are left out:
-a service cannot be asked to call an "O" not-a-zero.
+never sees (of them, ``face`` is closest to the training kind ``ring``: round outlines with marks inside).
+Letters that are drawn like digits in common fonts (O, I, l, Z, S, B, g, ...) are left out: a service
+cannot be asked to call an "O" not-a-zero.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ FONT_DIRS = (Path("/usr/share/fonts"), Path("/usr/local/share/fonts"))
 # 4: y; 5: S s $; 6: b G; 8: B &; 9: g q a; 7: T) are not negatives.
 LETTERS = "ACEFHKMNPRVWXcdefhkmnprtvwx"
 SYMBOLS = "#%@*?+=<>{}"
-TRAIN_KINDS = ("letter", "symbol", "strokes", "scribble", "shape", "texture", "blob", "lines")
+TRAIN_KINDS = ("letter", "symbol", "strokes", "scribble", "shape", "texture", "blob", "lines", "ring")
 HELD_OUT_KINDS = ("star", "face", "arrow", "hatch")
 ALL_KINDS = TRAIN_KINDS + HELD_OUT_KINDS
 
@@ -204,6 +205,41 @@ def lines(rng: np.random.Generator, fonts: Sequence[Path | None]) -> Image.Image
     return image
 
 
+def ring(rng: np.random.Generator, fonts: Sequence[Path | None]) -> Image.Image:
+    """An outlined ellipse with one to four small marks inside that do not touch it (dots, dashes, small
+    arcs, crosses): round things with something in them (a badge, a face, a clock) are not zeros. A
+    bare ring is a zero, and a line through one is a slashed zero, so neither is drawn."""
+    image, draw = _canvas()
+    width = _width(rng)
+    rx, ry = rng.uniform(38, 52), rng.uniform(38, 52)
+    cx, cy = CANVAS / 2 + rng.uniform(-4, 4), CANVAS / 2 + rng.uniform(-4, 4)
+    draw.ellipse((cx - rx, cy - ry, cx + rx, cy + ry), outline=255, width=width)
+    # Marks live inside the hole, kept a stroke width away from the outline.
+    hole_x, hole_y = rx - width - 6, ry - width - 6
+    mark = max(5, width - 1)
+    for _ in range(int(rng.integers(1, 5))):
+        size = rng.uniform(0.25, 0.5) * min(hole_x, hole_y)
+        angle, reach = rng.uniform(0, 2 * np.pi), rng.uniform(0, 1) ** 0.5
+        x = cx + (hole_x - size) * reach * math.cos(angle)
+        y = cy + (hole_y - size) * reach * math.sin(angle)
+        choice = int(rng.integers(4))
+        if choice == 0:  # a dot
+            r = rng.uniform(5, 10)
+            draw.ellipse((x - r, y - r, x + r, y + r), fill=255)
+        elif choice == 1:  # a dash
+            turn = rng.uniform(0, np.pi)
+            dx, dy = size * math.cos(turn), size * math.sin(turn)
+            draw.line([(x - dx, y - dy), (x + dx, y + dy)], fill=255, width=mark)
+        elif choice == 2:  # a small arc
+            start = rng.uniform(0, 360)
+            draw.arc((x - size, y - size, x + size, y + size), start, start + rng.uniform(90, 200), 255, mark)
+        else:  # a small cross
+            for turn in (np.pi / 4, 3 * np.pi / 4):
+                dx, dy = size * math.cos(turn), size * math.sin(turn)
+                draw.line([(x - dx, y - dy), (x + dx, y + dy)], fill=255, width=mark)
+    return image
+
+
 def star(rng: np.random.Generator, fonts: Sequence[Path | None]) -> Image.Image:
     image, draw = _canvas()
     tips = int(rng.integers(5, 9))
@@ -275,6 +311,7 @@ DRAWERS: dict[str, Callable[[np.random.Generator, Sequence[Path | None]], Image.
     "texture": texture,
     "blob": blob,
     "lines": lines,
+    "ring": ring,
     "star": star,
     "face": face,
     "arrow": arrow,

@@ -266,16 +266,25 @@ def data_sentence(metrics: dict[str, Any]) -> str:
 
 def members_table(metrics: dict[str, Any]) -> str:
     rows = [
-        "| member (seed) | best epoch | validation accuracy | training time | trained |",
-        "|---|---|---|---|---|",
+        "| member (seed) | width | parameters | best epoch | validation accuracy | training time | trained |",
+        "|---|---|---|---|---|---|---|",
     ]
     for m in metrics["members"]:
+        width = m.get("width", metrics["settings"]["width"])  # cards written before widths were stored
         rows.append(
-            f"| {m['seed']} | {m['best_epoch']} / {len(m['history'])} "
+            f"| {m['seed']} | {width} | {m['parameters']:,} | {m['best_epoch']} / {len(m['history'])} "
             f"| {100 * m['validation_accuracy']:.2f}% | {m['train_seconds'] / 60:.1f} min "
             f"| {m['started_at']} to {m['finished_at']} |"
         )
     return "\n".join(rows)
+
+
+# The training kind that resembles a held-out one most: said beside the figures, so the "never trained
+# on" row is read for what it is.
+NEAREST = (
+    " The training kind `ring` (a round outline with marks inside) is the nearest to the held-out `face`"
+    " (a round outline, two eyes and a mouth): other generators and seeds, the same idea."
+)
 
 
 def digit_score_section(metrics: dict[str, Any], realistic: dict[str, Any] | None) -> str:
@@ -309,7 +318,7 @@ Its bias is shifted so that the threshold chosen on validation (flag at most
 | test: of them, kinds never trained on ({", ".join(HELD_OUT)}) | | {_pct(t["unseen_kinds_flagged"])} |
 
 Held-out non-digits flagged, by kind: {kinds}. Held-out fonts: {", ".join(t["fonts"])}.
-These pictures are drawn straight into the MNIST format.
+These pictures are drawn straight into the MNIST format.{NEAREST if "ring" in tr["kinds"] else ""}
 """
     if realistic:
         rows = "\n".join(
@@ -350,7 +359,13 @@ def write_card(metrics: dict[str, Any], out_dir: Path, command: str) -> Path:
     )
     augmentation = (
         f"a random affine map per image (rotation ±{s['rotate']:g}°, zoom ±{100 * s['scale']:g}%, shear "
-        f"±{s['shear']:g}, shift ±{100 * s['translate']:g}% of the size), bilinear, batched on the fly"
+        f"±{s['shear']:g}, shift ±{100 * s['translate']:g}% of the size)"
+        + (
+            f" plus an elastic distortion (alpha {s['elastic']:g} px, sigma {s['elastic_sigma']:g} px)"
+            if s.get("elastic")
+            else ""
+        )
+        + ", bilinear, batched on the fly"
         if s["augment"]
         else "none"
     )
@@ -437,7 +452,9 @@ any label.
 ## Training
 
 - Data: {data_sentence(metrics)}
-- Model: {n} x {architecture}, seeds {", ".join(str(m["seed"]) for m in metrics["members"])}.
+- Model: {n} x {architecture}; seeds {", ".join(str(m["seed"]) for m in metrics["members"])}, widths
+  {", ".join(str(m.get("width", s["width"])) for m in metrics["members"])} (the conv layers of a width-w CNN
+  have w/2 and w channels at 28x28, w and 2w at 14x14, 2w and 2w at 7x7).
 - Optimisation (each member): SGD, batch {s["batch_size"]}, momentum {s["momentum"]:g}{nesterov},
   weight decay {s["weight_decay"]:g} (not on biases or BatchNorm), one-cycle learning rate peaking at
   {s["max_lr"]:g} after {100 * s["warmup"]:g}% of the steps, {s["epochs"]} epochs, device `{s["device"]}`.

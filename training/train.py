@@ -79,8 +79,26 @@ def random_affine(x: Tensor, config: TrainConfig, generator: torch.Generator) ->
         ],
         dim=1,
     )
-    grid = F.affine_grid(theta.to(x.device), list(x.shape), align_corners=False)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    if config.elastic > 0:
+        grid = grid + elastic_field(x.shape, config.elastic, config.elastic_sigma, generator)
+    return F.grid_sample(x, grid.to(x.device), mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def elastic_field(shape: torch.Size, alpha: float, sigma: float, generator: torch.Generator) -> Tensor:
+    """Simard et al.'s elastic distortion as an offset to a sampling grid [N, H, W, 2] (coordinates in
+    [-1, 1]): uniform noise in [-1, 1] per pixel and axis, smoothed by a Gaussian of ``sigma`` pixels
+    (separable, zeros beyond the border), scaled to ``alpha`` pixels. Drawn on the CPU like the maps."""
+    n, _, height, width = shape
+    noise = torch.rand(n * 2, 1, height, width, generator=generator) * 2 - 1
+    radius = max(1, math.ceil(3 * sigma))
+    taps = torch.arange(-radius, radius + 1, dtype=torch.float32)
+    kernel = torch.exp(-(taps**2) / (2 * sigma**2))
+    kernel /= kernel.sum()
+    smooth = F.conv2d(noise, kernel.view(1, 1, 1, -1), padding=(0, radius))
+    smooth = F.conv2d(smooth, kernel.view(1, 1, -1, 1), padding=(radius, 0))
+    pixels = smooth.view(n, 2, height, width).permute(0, 2, 3, 1) * alpha
+    return pixels * torch.tensor([2 / width, 2 / height])  # pixels -> grid units
 
 
 def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:

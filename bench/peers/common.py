@@ -11,7 +11,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-MODEL_PATH = Path(os.environ.get("DIGITS_MODEL_PATH", REPO_ROOT / "models" / "digits" / "2" / "model.onnx"))
+MODEL_PATH = Path(os.environ.get("DIGITS_MODEL_PATH", REPO_ROOT / "models" / "digits" / "3" / "model.onnx"))
 MAX_PIXELS = 40_000_000  # the service's default limit
 
 

@@ -66,7 +66,7 @@ def test_evaluate_scores_the_shipped_model_per_class(corrected_store: str) -> No
     assert (per_class[1]["samples"], per_class[1]["accuracy"]) == (6, 1.0)
     assert (per_class[7]["samples"], per_class[7]["accuracy"]) == (2, 0.0)
     assert per_class[0]["accuracy"] is None
-    assert result["model"].endswith("models/digits/2/model.onnx")
+    assert result["model"].endswith("models/digits/3/model.onnx")
 
     table = run_training_cli("evaluate", "--store", corrected_store)
     assert table.returncode == 0
@@ -92,8 +92,9 @@ def test_training_adds_the_store_samples_and_records_it(corrected_store: str, tm
     from training.export import read_metadata
 
     config = TrainConfig(  # tests/training's tiny config: trains in seconds
-        width=8, epochs=1, batch_size=64, max_lr=0.05, train_subset=2000, val_subset=1000, threads=1,
-        progress=False, out_dir=tmp_path, version="5", store=corrected_store, store_validation=0.5,
+        width=8, widths="", members=2, epochs=1, batch_size=64, max_lr=0.05, train_subset=2000,
+        val_subset=1000, threads=1, progress=False, out_dir=tmp_path, version="5", store=corrected_store,
+        store_validation=0.5,
     )  # fmt: skip
     metrics = run(config)
     record = metrics["store_samples"]

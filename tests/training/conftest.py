@@ -33,6 +33,7 @@ def make_tiny_config(**overrides) -> TrainConfig:
         "progress": False,
         # Two members, so the averaging is exercised; a small digit head on few pictures.
         "members": 2,
+        "widths": "",  # both of --width
         "head_digits": 500,
         "head_printed": 200,
         "head_negatives": 100,

@@ -181,7 +181,7 @@ def test_full_run_refuses_to_write_a_model_that_fails_parity(tmp_path, monkeypat
     monkeypatch.setattr(export, "torch_outputs", skewed)
     with pytest.raises(export.ParityError, match="not written"):
         run(tiny_config(out_dir=tmp_path, train_subset=256, val_subset=256, epochs=1))
-    assert not (tmp_path / "2" / "model.onnx").exists()
+    assert not list(tmp_path.glob("*/model.onnx"))
 
 
 def test_members_trained_apart_are_loaded_not_retrained(tmp_path, tiny_config):
@@ -196,3 +196,56 @@ def test_members_trained_apart_are_loaded_not_retrained(tmp_path, tiny_config):
     assert [m["trained_by_this_run"] for m in metrics["members"]] == [True, False]
     assert metrics["members"][1]["validation_accuracy"] == only["validation_accuracy"]
     assert len(list((tmp_path / "members").glob("member-seed*.pt"))) == 2
+
+
+def test_members_of_different_widths_are_trained_and_described(tmp_path, tiny_config):
+    """--widths gives each member its own width (one trained apart with --only-member); the graph holds
+    both, and the card, metrics and metadata say each member's width and parameter count."""
+    settings = {
+        "checkpoint_dir": tmp_path / "members",
+        "train_subset": 256,
+        "val_subset": 256,
+        "epochs": 1,
+        "members": 2,
+        "widths": "8,4",
+    }
+    only = run(tiny_config(**settings, only_member=1, out_dir=tmp_path / "none"))
+    assert only["seed"] == 1
+    metrics = run(tiny_config(**settings, out_dir=tmp_path / "out"))
+    assert [m["width"] for m in metrics["members"]] == [8, 4]
+    assert [m["trained_by_this_run"] for m in metrics["members"]] == [True, False]
+    counted = [sum(p.numel() for p in build("cnn", width=w).parameters()) for w in (8, 4)]
+    assert [m["parameters"] for m in metrics["members"]] == counted
+    metadata = {p.key: p.value for p in onnx.load(metrics["model_path"]).metadata_props}
+    assert [m["width"] for m in json.loads(metadata["members"])] == [8, 4]
+    assert json.loads(metadata["settings"])["widths"] == "8,4"
+    card = (tmp_path / "out" / "README.md").read_text()
+    assert f"| 1 | 4 | {counted[1]:,} |" in card
+    assert "widths\n  8, 4" in card or "widths 8, 4" in card
+    assert "--widths 8,4" in metrics["command"]
+
+
+def test_widths_and_members_that_disagree_are_refused():
+    from training.config import ConfigError, TrainConfig
+
+    assert TrainConfig(widths="32,16,16", members=3).member_widths() == [32, 16, 16]
+    assert TrainConfig(widths="", width=8, members=3).member_widths() == [8, 8, 8]
+    with pytest.raises(ConfigError, match="--members 4 but --widths '32,16,16' names 3"):
+        TrainConfig(widths="32,16,16", members=4)
+    with pytest.raises(ConfigError, match="whole numbers"):
+        TrainConfig(widths="32,wide", members=2)
+
+
+def test_checkpoints_written_before_a_setting_existed_stand_for_its_off_value():
+    """A member cached before --elastic existed was trained without it: it matches elastic 0 only."""
+    from training.members import _matches
+
+    wanted = {
+        "recipe": {"width": 32, "elastic": 0.0, "elastic_sigma": 4.0},
+        "source": "wheel",
+        "data_sha256": "x",
+    }
+    older = {"recipe": {"width": 32}, "source": "wheel", "data_sha256": "x"}
+    assert _matches(older, wanted)
+    assert not _matches(older, {**wanted, "recipe": {**wanted["recipe"], "elastic": 34.0}})
+    assert not _matches(older, {**wanted, "recipe": {**wanted["recipe"], "width": 16}})

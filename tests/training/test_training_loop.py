@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -10,7 +11,7 @@ import torch
 
 from training import train as train_module
 from training.config import TrainConfig
-from training.train import EpochStats, random_affine, select_best_epoch, to_tensor, train
+from training.train import EpochStats, elastic_field, random_affine, select_best_epoch, to_tensor, train
 
 
 def _subsets(mnist, config: TrainConfig):
@@ -86,6 +87,25 @@ def test_augmentation_is_per_image_and_keeps_shape_and_range(mnist):
     same = x[:1].repeat(8, 1, 1, 1)
     out = random_affine(same, TrainConfig(), generator)
     assert len({tuple(np.round(o.flatten().numpy(), 4)) for o in out}) == 8
+
+
+def test_elastic_distortion_is_a_smooth_bounded_field_off_by_default(mnist):
+    x = to_tensor(mnist.train.images[:64])
+    generator = torch.Generator().manual_seed(0)
+    field = elastic_field(x.shape, 34.0, 4.0, generator)
+    assert field.shape == (64, 28, 28, 2)
+    pixels = field * 14  # grid units -> pixels (28 px span 2 units)
+    assert 0.3 < pixels.abs().mean() < 5  # a few pixels: visible, never tearing the digit apart
+    # Smooth: neighbours move almost together (white noise would differ by about its own size).
+    assert (pixels[:, 1:] - pixels[:, :-1]).abs().mean() < 0.2 * pixels.abs().mean()
+    # Only the affine map when off; elastic on moves pixels and keeps the range.
+    still = TrainConfig(rotate=0, scale=0, shear=0, translate=0)
+    assert TrainConfig().elastic == 0
+    assert torch.allclose(random_affine(x, still, generator), x, atol=1e-5)
+    wobbly = random_affine(x, dataclasses.replace(still, elastic=34.0), generator)
+    assert not torch.allclose(wobbly, x, atol=1e-2)
+    assert wobbly.min() >= 0
+    assert wobbly.max() <= 1 + 1e-6
 
 
 @pytest.mark.parametrize("architecture", ["cnn", "linear"])

@@ -2,7 +2,7 @@
 
 That server runs with this process's environment plus its own host/port, so `Settings()` here reads the
 same model path and limits it uses: the tests know the batch and body limits exactly, and run onnxruntime
-on the very model file the server serves (the shipped `models/digits/2/model.onnx` unless
+on the very model file the server serves (the shipped `models/digits/3/model.onnx` unless
 DIGITS_MODEL_PATH says otherwise).
 """
 
