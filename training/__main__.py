@@ -61,8 +61,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def parse_config(argv: list[str] | None = None) -> TrainConfig:
     parser = build_parser()
+    args = parser.parse_args(argv)
+    # Which of the two were given (argparse leaves attributes already in the namespace alone): one given
+    # alone decides, --members N meaning N CNNs of --width and --widths W its count of members.
+    given = parser.parse_args(argv, namespace=argparse.Namespace(members=None, widths=None))
+    if given.members is not None and given.widths is None:
+        args.widths = ""
+    elif given.widths is not None and given.members is None and args.widths:
+        args.members = len(args.widths.split(","))
     try:
-        return TrainConfig(**vars(parser.parse_args(argv)))
+        return TrainConfig(**vars(args))
     except ConfigError as error:  # settings that disagree: argparse's usage line and exit status 2
         parser.error(str(error))
 
@@ -75,8 +83,6 @@ def command_line(config: TrainConfig) -> str:
         value = getattr(config, f.name)
         if f.name in TrainConfig.LOCAL_FIELDS or value == getattr(default, f.name):
             continue
-        if f.name == "members" and config.widths:
-            continue  # --widths gives the count
         flag = "--" + f.name.replace("_", "-")
         if isinstance(value, bool):
             parts.append(flag if value else "--no-" + flag[2:])

@@ -84,14 +84,15 @@ class TrainConfig:
         default=3,
         metadata=_help(
             "CNNs trained with seeds seed, seed+1, ... and averaged (their probabilities) inside the one "
-            "exported graph"
+            "exported graph (on the command line, another count without --widths: that many of --width)"
         ),
     )
     widths: str = field(
         default="32,32,16",
         metadata=_help(
             "each member's CNN width, comma-separated (e.g. '32,32,16'), one per member: members of "
-            "different sizes in one ensemble. Empty: every member has --width"
+            "different sizes in one ensemble (on the command line, without --members: their count). "
+            "Empty: every member has --width"
         ),
     )
     # --- calibration and "looks like a digit" (after the CNNs are trained; they stay frozen)

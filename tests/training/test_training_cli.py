@@ -65,6 +65,29 @@ def test_command_line_round_trips():
     assert build_parser().prog == "python -m training"
 
 
+def test_members_and_widths_given_alone_or_together():
+    """--members N alone: N CNNs of --width; --widths alone: one member per width; both: they must agree."""
+    import shlex
+
+    import pytest
+
+    cases = {
+        "--architecture linear --members 1": [32],
+        "--members 3": [32, 32, 32],
+        "--width 8 --members 2": [8, 8],
+        "--widths 16": [16],
+        "--members 2 --widths 8,4": [8, 4],
+        "": [int(w) for w in TrainConfig().widths.split(",")],
+    }
+    for argv, widths in cases.items():
+        config = parse_config(shlex.split(argv))
+        assert (config.members, config.member_widths()) == (len(widths), widths), argv
+        assert parse_config(shlex.split(command_line(config))[3:]) == config, argv
+    with pytest.raises(SystemExit) as refused:
+        parse_config(["--widths", "16,16", "--members", "3"])
+    assert refused.value.code == 2
+
+
 def test_without_torch_one_line_says_what_to_install_before_any_download(tmp_path):
     shim = tmp_path / "shim"
     shim.mkdir()
