@@ -29,6 +29,7 @@ RESULT = REPO / "bench" / "results" / "member-subsets-latest.json"
 
 def describe(recipe: dict) -> str:
     extra = f", elastic {recipe['elastic']:g}" if recipe.get("elastic") else ""
+    extra += ", refit (trained on validation too)" if recipe.get("refit") else ""
     return f"seed {recipe['seed']}, width {recipe['width']}, {recipe['epochs']} epochs{extra}"
 
 

@@ -97,7 +97,8 @@ def run(config: TrainConfig) -> dict[str, Any]:
     data = load(config.source, config.data_dir, config.download)
     store = None
     if config.store:  # corrected samples from the service's store: training data, not test data
-        from training.store_data import concat, load_store
+        from training.data import concat
+        from training.store_data import load_store
 
         store = load_store(config.store)
         store_train, store_val = store.divide(config.store_validation, config.seed)
@@ -129,10 +130,14 @@ def run(config: TrainConfig) -> dict[str, Any]:
         torch.set_num_threads(config.threads)
     started = time.time()
     trained = [members.get(config, k, data, train_split, val_split) for k in range(config.members)]
-    return finish(config, data, train_split, val_split, trained, started, store)
+    twins = None
+    if config.refit:  # the same members holding validation out: what validation can measure
+        held_out = dataclasses.replace(config, refit=False)
+        twins = [members.get(held_out, k, data, train_split, val_split) for k in range(config.members)]
+    return finish(config, data, train_split, val_split, trained, started, store, twins)
 
 
-def finish(config, data, train_split, val_split, trained, started, store=None) -> dict[str, Any]:
+def finish(config, data, train_split, val_split, trained, started, store=None, twins=None) -> dict[str, Any]:
     import torch
 
     from training import ensemble, export, negatives, report
@@ -141,13 +146,32 @@ def finish(config, data, train_split, val_split, trained, started, store=None) -
     test = data.test
     model = ensemble.Ensemble([m.result.model for m in trained]).eval()
 
-    # Calibration: one temperature fitted on validation (never on test).
+    # Calibration: one temperature fitted on validation (never on test). With --refit the members saw
+    # validation, so it is fitted on their held-out twins' ensemble, which validation can still measure.
     val_log_probs, val_features = ensemble.compute(model, val_split.images)
     test_log_probs, _ = ensemble.compute(model, test.images)
-    temperature = ensemble.fit_temperature(val_log_probs, val_split.labels) if config.calibrate else 1.0
+    held_out = None
+    if twins is not None:
+        twin_model = ensemble.Ensemble([m.result.model for m in twins]).eval()
+        twin_log_probs, _ = ensemble.compute(twin_model, val_split.images)
+        held_out = {
+            "members": [{"seed": m.seed, "validation_accuracy": m.result.best.val_accuracy} for m in twins],
+            "validation_accuracy": float(np.mean(twin_log_probs.argmax(1) == val_split.labels)),
+            "validation_loss": ensemble.nll(twin_log_probs, val_split.labels, 1.0),
+            "train_seconds": round(sum(m.result.seconds for m in twins), 1),
+        }
+    fitted_on = val_log_probs if twins is None else twin_log_probs
+    temperature = ensemble.fit_temperature(fitted_on, val_split.labels) if config.calibrate else 1.0
     model.set_temperature(temperature)
     calibration = {
         "temperature": temperature,
+        "temperature_source": (
+            "1, not fitted (--no-calibrate)"
+            if not config.calibrate
+            else "fitted on validation"
+            if twins is None
+            else "fitted on validation with the held-out twins' ensemble"
+        ),
         "bins": ensemble.ECE_BINS,
         "validation_nll_before": ensemble.nll(val_log_probs, val_split.labels, 1.0),
         "validation_nll_after": ensemble.nll(val_log_probs, val_split.labels, 1.0 / temperature),
@@ -215,6 +239,7 @@ def finish(config, data, train_split, val_split, trained, started, store=None) -
         "version": config.version,
         "test_accuracy": f"{test_accuracy:.4f}",
         "validation_accuracy": f"{val_accuracy:.4f}",
+        **({"held_out_validation_accuracy": f"{held_out['validation_accuracy']:.4f}"} if held_out else {}),
         "trained_at": trained_at,
         "data_sha256": data.sha256,
         "settings": config.to_json(),
@@ -273,6 +298,7 @@ def finish(config, data, train_split, val_split, trained, started, store=None) -
         "confusion_matrix": counts.tolist(),
         "calibration": calibration,
         "digit_score": head_report,
+        "held_out_twins": held_out,
         "parity_max_abs_diff": parity,
         "opset": OPSET,
         "file_bytes": model_path.stat().st_size,

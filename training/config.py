@@ -64,6 +64,15 @@ class TrainConfig:
     nesterov: bool = field(default=True, metadata=_help("use Nesterov momentum"))
     weight_decay: float = field(default=5e-4, metadata=_help("L2 weight decay (not on biases or BatchNorm)"))
     label_smoothing: float = field(default=0.0, metadata=_help("cross-entropy label smoothing"))
+    refit: bool = field(
+        default=False,
+        metadata=_help(
+            "more data, the same recipe: train each member on training and validation images together "
+            "for exactly --epochs, keeping the last epoch. Its held-out twin (the same member without "
+            "--refit, trained or taken from --checkpoint-dir) is what validation measures: the card "
+            "reports their ensemble's validation figures, and the temperature is fitted on it"
+        ),
+    )
     # --- augmentation: a random affine map per training image, applied to whole batches
     augment: bool = field(default=True, metadata=_help("augment training images with random affine maps"))
     rotate: float = field(default=10.0, metadata=_help("max rotation, degrees"))

@@ -61,6 +61,13 @@ class Split:
         return self if n is None or n >= len(self) else Split(self.images[:n], self.labels[:n])
 
 
+def concat(a: Split, b: Split) -> Split:
+    """``a``'s images, then ``b``'s."""
+    if not len(b):
+        return a
+    return Split(np.concatenate([a.images, b.images]), np.concatenate([a.labels, b.labels]))
+
+
 @dataclass(frozen=True)
 class MNIST:
     train: Split

@@ -56,6 +56,7 @@ MEMBER_FIELDS = (
     "nesterov",
     "weight_decay",
     "label_smoothing",
+    "refit",
     "augment",
     "rotate",
     "scale",
@@ -93,7 +94,7 @@ def identity(config: TrainConfig, data: MNIST) -> dict[str, Any]:
 
 
 # Settings added after checkpoints were first written: a checkpoint without one was trained with this value.
-ADDED_LATER = {"elastic": 0.0, "elastic_sigma": 4.0}
+ADDED_LATER = {"elastic": 0.0, "elastic_sigma": 4.0, "refit": False}
 
 
 def _matches(stored: dict[str, Any], wanted: dict[str, Any]) -> bool:

@@ -250,6 +250,11 @@ def data_sentence(metrics: dict[str, Any]) -> str:
         if s.get(flag.replace("-", "_")) is not None
     ]
     used = f"; this run used {' and '.join(subsets)}" if subsets else ""
+    if s.get("refit"):
+        used += (
+            f"; with --refit the members trained on the training and the validation images together "
+            f"({metrics['train_images'] + metrics['validation_images']:,})"
+        )
     if metrics["source"] == "wheel":
         origin = (
             f"the pinned PyPI wheel `{WHEEL_REQUIREMENT}` (`mnist.pkl.gz`, sha256 "
@@ -265,8 +270,10 @@ def data_sentence(metrics: dict[str, Any]) -> str:
 
 
 def members_table(metrics: dict[str, Any]) -> str:
+    seen = " (seen: --refit)" if metrics["settings"].get("refit") else ""
     rows = [
-        "| member (seed) | width | parameters | best epoch | validation accuracy | training time | trained |",
+        f"| member (seed) | width | parameters | epoch kept | validation accuracy{seen} | training time "
+        "| trained |",
         "|---|---|---|---|---|---|---|",
     ]
     for m in metrics["members"]:
@@ -372,6 +379,30 @@ def write_card(metrics: dict[str, Any], out_dir: Path, command: str) -> Path:
     n = len(metrics["members"])
     test_accuracy = f"{100 * metrics['test_accuracy']:.2f}% ({metrics['test_errors']} errors)"
     val_accuracy = f"{100 * metrics['validation_accuracy']:.2f}%"
+    refit = bool(s.get("refit"))
+    val_kind = (
+        "images the members were also trained on (--refit): not a held-out figure"
+        if refit
+        else "held-out training images"
+    )
+    temperature_source = metrics["calibration"].get("temperature_source", "fitted on validation")
+    twins, held_out_rows = metrics.get("held_out_twins"), ""
+    if twins:
+        held_out_rows = (
+            f"| Validation accuracy of the held-out twins' ensemble (the same members without --refit, "
+            f"{metrics['validation_images']:,} held-out images) "
+            f"| {100 * twins['validation_accuracy']:.2f}% |\n"
+            f"| Training time of the held-out twins, summed | {twins['train_seconds'] / 60:.1f} min |\n"
+        )
+    selection = (
+        "the members train on training and validation images together (--refit) for exactly "
+        f"{s['epochs']} epochs and keep the last; that recipe, and the temperature given with "
+        "--temperature, were chosen on validation by runs without --refit (each member then held "
+        "validation out). The digit threshold is fitted on validation"
+        if refit
+        else "each member keeps the weights of its epoch with the best validation accuracy; the "
+        "temperature and the digit threshold are fitted on validation too"
+    )
     nesterov = " (Nesterov)" if s["nesterov"] else ""
     threads = f"{s['threads']} CPU thread{'s' if s['threads'] != 1 else ''}" if s["threads"] else "all CPUs"
     input_spec = f"float32 `[N, 1, {IMAGE_SIZE}, {IMAGE_SIZE}]`, pixels / {PIXEL_MAX:g} in [0, 1]"
@@ -404,9 +435,9 @@ the same facts are inside the ONNX file's `metadata_props`.
 |---|---|
 | **Test accuracy** (official MNIST test set, {test_images} images, onnxruntime) | **{test_accuracy}** |
 | Test loss (cross-entropy, calibrated) | {metrics["test_loss"]:.4f} |
-| Validation accuracy of the ensemble ({val_images} held-out training images) | {val_accuracy} |
+| Validation accuracy of the ensemble ({val_images} {val_kind}) | {val_accuracy} |
 | Test expected calibration error ({c["bins"]} bins), before / after the temperature | {ece} |
-| Temperature (fitted on validation) | {c["temperature"]:.4f} |
+{held_out_rows}| Temperature ({temperature_source}) | {c["temperature"]:.4f} |
 | Parameters (all members and the digit head, counted) | {metrics["parameters"]:,} |
 | Training time of the members, summed ({threads} each) | {metrics["train_seconds"] / 60:.1f} min |
 | Training wall time, first member's start to last member's end | {wall_minutes:.1f} min |
@@ -425,10 +456,10 @@ Per-class test accuracy (%), digits 0-9: {per_class}
 
 ## Calibration
 
-One temperature T divides the log of the averaged probabilities before the final softmax; it minimizes
-the cross-entropy on the validation split (validation loss {c["validation_nll_before"]:.4f} ->
-{c["validation_nll_after"]:.4f}, validation ECE {100 * c["validation_ece_before"]:.3f}% ->
-{100 * c["validation_ece_after"]:.3f}%). On the
+One temperature T divides the log of the averaged probabilities before the final softmax
+({temperature_source}; fitted, it minimizes the cross-entropy on the validation split). On validation
+({val_kind}), the loss goes from {c["validation_nll_before"]:.4f} to {c["validation_nll_after"]:.4f} and
+the ECE from {100 * c["validation_ece_before"]:.3f}% to {100 * c["validation_ece_after"]:.3f}%. On the
 test set, the expected calibration error (top-probability bins of width 1/{c["bins"]}) goes from
 {100 * c["test_before"]["ece"]:.3f}% to {100 * c["test_after"]["ece"]:.3f}%. The temperature does not change
 any label.
@@ -459,8 +490,7 @@ any label.
   weight decay {s["weight_decay"]:g} (not on biases or BatchNorm), one-cycle learning rate peaking at
   {s["max_lr"]:g} after {100 * s["warmup"]:g}% of the steps, {s["epochs"]} epochs, device `{s["device"]}`.
 - Augmentation: {augmentation}.
-- Selection: each member keeps the weights of its epoch with the best validation accuracy; the
-  temperature and the digit threshold are fitted on validation too. The test set is used once, at the
+- Selection: {selection}. The test set is used once, at the
   end, for the test figures on this card and in the metadata; nothing was chosen by it.
 
 Reproduce (from the repository root, with the `train` extra installed; writes this folder; add
@@ -512,7 +542,7 @@ def readme_figures(metrics: dict[str, Any], realistic: dict[str, Any] | None) ->
         f"graph): **{100 * metrics['test_accuracy']:.2f}%** on the official MNIST test set "
         f"({metrics['test_images']:,} images, onnxruntime); expected calibration error on it "
         f"{100 * c['test_before']['ece']:.2f}% before and {100 * c['test_after']['ece']:.2f}% after the "
-        f"temperature fitted on validation."
+        f"temperature {c.get('temperature_source', 'fitted on validation')}."
     )
     if d:
         text += (

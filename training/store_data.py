@@ -52,9 +52,3 @@ def load_store(url: str, model_version: str | None = None) -> StoreSamples:
         ) from None
     digest = hashlib.sha256(corrected.images.tobytes() + corrected.labels.tobytes()).hexdigest()
     return StoreSamples(Split(corrected.images, corrected.labels), database.safe_url(url), digest)
-
-
-def concat(a: Split, b: Split) -> Split:
-    if not len(b):
-        return a
-    return Split(np.concatenate([a.images, b.images]), np.concatenate([a.labels, b.labels]))

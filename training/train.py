@@ -1,5 +1,6 @@
 """The SGD loop: shuffled mini-batches, one-cycle learning rate, batched random-affine augmentation,
-validation after every epoch, and the weights of the best validation epoch kept.
+validation after every epoch, and the weights of the best validation epoch kept (with ``--refit``, which
+trains on validation too: the last epoch's).
 
 The test set never enters here: choosing the epoch (and anything else) uses the validation split only.
 """
@@ -20,7 +21,7 @@ from tqdm import tqdm
 
 from contract import PIXEL_MAX
 from training.config import ConfigError, TrainConfig
-from training.data import Split
+from training.data import Split, concat
 from training.models import build
 
 
@@ -147,6 +148,10 @@ def select_best_epoch(history: list[EpochStats]) -> int:
 
 
 def train(config: TrainConfig, train_split: Split, val_split: Split) -> TrainResult:
+    """Train one model by SGD on ``train_split`` (with ``--refit``: on both splits, keeping the last
+    epoch), measuring ``val_split`` after every epoch."""
+    if config.refit:
+        train_split = concat(train_split, val_split)
     if config.threads > 0:
         torch.set_num_threads(config.threads)
     seed_everything(config.seed)
@@ -217,7 +222,7 @@ def train(config: TrainConfig, train_split: Split, val_split: Split) -> TrainRes
                 f"epoch {epoch}: train loss {loss_sum / seen:.4f} acc {correct / seen:.4f} | "
                 f"val loss {val_loss:.4f} acc {val_accuracy:.4f} | {epoch_seconds[-1]:.0f}s"
             )
-        new_best = select_best_epoch(history)
+        new_best = epoch if config.refit else select_best_epoch(history)
         if new_best == epoch:
             states = {epoch: copy.deepcopy(model.state_dict())}
         best_epoch = new_best

@@ -82,7 +82,8 @@
       el("card-name").textContent = card.name || "not given";
       el("card-version").textContent = card.version || "not given";
       el("card-test-acc").textContent = accuracy(metrics.test_accuracy ?? card.test_accuracy);
-      el("card-val-acc").textContent = accuracy(metrics.validation_accuracy ?? card.validation_accuracy);
+      // A model whose members also trained on validation (--refit) carries its held-out twins' figure.
+      el("card-val-acc").textContent = accuracy(metrics.held_out_validation_accuracy ?? metrics.validation_accuracy);
       el("card-trained").textContent = trained(card.trained_at || (card.metadata && card.metadata.trained_at) || metrics.trained_at);
       history = Array.isArray(card.history) ? card.history.filter((e) => e && typeof e === "object") : [];
       statusEl.textContent = history.length ? "" : "This model card carries no per-epoch learning curves.";

@@ -34,6 +34,7 @@ def make_tiny_config(**overrides) -> TrainConfig:
         # Two members, so the averaging is exercised; a small digit head on few pictures.
         "members": 2,
         "widths": "",  # both of --width
+        "refit": False,  # no held-out twins to train (tests of --refit ask for it)
         "head_digits": 500,
         "head_printed": 200,
         "head_negatives": 100,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -19,7 +20,7 @@ from contract import (
     REQUIRED_METADATA,
     to_model_input,
 )
-from training import export
+from training import data, export
 from training.__main__ import run
 from training.models import build
 
@@ -249,3 +250,57 @@ def test_checkpoints_written_before_a_setting_existed_stand_for_its_off_value():
     assert _matches(older, wanted)
     assert not _matches(older, {**wanted, "recipe": {**wanted["recipe"], "elastic": 34.0}})
     assert not _matches(older, {**wanted, "recipe": {**wanted["recipe"], "width": 16}})
+
+
+def test_refit_trains_on_validation_too_and_keeps_the_last_epoch(tiny_config):
+    """--refit: the validation images are training data (a model shown only zeros in training and only
+    ones in validation learns the ones), and the last epoch is kept, not the best validation one."""
+    from training.data import Split
+    from training.train import train
+
+    rng = np.random.default_rng(0)
+    zeros = Split(rng.integers(0, 80, (128, 28, 28), dtype=np.uint8), np.zeros(128, dtype=np.int64))
+    ones = Split(rng.integers(170, 255, (128, 28, 28), dtype=np.uint8), np.ones(128, dtype=np.int64))
+    config = tiny_config(members=1, width=4, epochs=3, augment=False)
+    held_out = train(config, zeros, ones)
+    refit = train(dataclasses.replace(config, refit=True), zeros, ones)
+    assert held_out.best.val_accuracy == 0.0  # never saw a one
+    assert refit.history[-1].val_accuracy == 1.0
+    assert refit.best_epoch == config.epochs
+
+
+def test_refit_members_come_with_held_out_twins_that_validation_measures(tmp_path, tiny_config):
+    """A --refit run also has each member's twin without --refit (trained, or from the cache); the
+    temperature is fitted on the twins' ensemble on validation, and the card, metrics and metadata give
+    the twins' held-out validation figure beside the refit members' (which saw validation)."""
+    from training import ensemble
+
+    settings = {"checkpoint_dir": tmp_path / "members", "train_subset": 256, "val_subset": 256, "epochs": 2}
+    metrics = run(tiny_config(**settings, refit=True, out_dir=tmp_path / "out"))
+    checkpoints = [
+        torch.load(p, map_location="cpu", weights_only=True)
+        for p in sorted((tmp_path / "members").glob("member-seed*.pt"))
+    ]
+    assert sorted(c["identity"]["recipe"]["refit"] for c in checkpoints) == [False, False, True, True]
+    assert [m["best_epoch"] for m in metrics["members"]] == [2, 2]
+    twins = []
+    for checkpoint in checkpoints:
+        if not checkpoint["identity"]["recipe"]["refit"]:
+            twin = build("cnn", checkpoint["identity"]["recipe"]["width"])
+            twin.load_state_dict(checkpoint["state_dict"])
+            twins.append(twin.eval())
+    val = data.load("wheel").val.subset(256)
+    twin_log_probs, _ = ensemble.compute(ensemble.Ensemble(twins).eval(), val.images)
+    assert metrics["calibration"]["temperature"] == ensemble.fit_temperature(twin_log_probs, val.labels)
+    assert "held-out twins" in metrics["calibration"]["temperature_source"]
+    twin_accuracy = float(np.mean(twin_log_probs.argmax(1) == val.labels))
+    assert metrics["held_out_twins"]["validation_accuracy"] == twin_accuracy
+    metadata = {p.key: p.value for p in onnx.load(metrics["model_path"]).metadata_props}
+    assert metadata["held_out_validation_accuracy"] == f"{twin_accuracy:.4f}"
+    card = (tmp_path / "out" / "README.md").read_text()
+    twins_row = "held-out twins' ensemble (the same members without --refit, 256 held-out images)"
+    assert f"{twins_row} | {100 * twin_accuracy:.2f}%" in card
+    assert "not a held-out figure" in card
+    assert "--refit" in metrics["command"]
+    again = run(tiny_config(**settings, refit=True, out_dir=tmp_path / "again"))
+    assert not any(m["trained_by_this_run"] for m in again["members"])  # twins and members from the cache
