@@ -396,9 +396,10 @@ def write_card(metrics: dict[str, Any], out_dir: Path, command: str) -> Path:
         )
     selection = (
         "the members train on training and validation images together (--refit) for exactly "
-        f"{s['epochs']} epochs and keep the last; that recipe, and the temperature given with "
-        "--temperature, were chosen on validation by runs without --refit (each member then held "
-        "validation out). The digit threshold is fitted on validation"
+        f"{s['epochs']} epochs and keep the last; the recipe was chosen on validation by runs without "
+        "--refit, and each member's held-out twin (the same member without --refit) is what validation "
+        "measures: the temperature is fitted on the twins' ensemble. The digit threshold is fitted on "
+        "validation"
         if refit
         else "each member keeps the weights of its epoch with the best validation accuracy; the "
         "temperature and the digit threshold are fitted on validation too"
